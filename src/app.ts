@@ -1,0 +1,28 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Env } from "./env";
+import { legacy } from "./http/legacy";
+import { HttpProblem, problemResponse } from "./http/problem";
+
+export const app = new Hono<{ Bindings: Env }>();
+
+// Evidence is a few KB; SEV requests carry six certificates as JSON integer arrays (~70 KB).
+const MAX_BODY_BYTES = 256 * 1024;
+
+app.use(
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => problemResponse(c, { status: 413, code: "body-too-large", detail: `request bodies are limited to ${MAX_BODY_BYTES} bytes` }),
+  }),
+);
+
+app.route("/kbs/v0", legacy);
+
+app.notFound((c) => problemResponse(c, { status: 404, code: "not-found", detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }));
+
+app.onError((err, c) => {
+  if (err instanceof HttpProblem) return problemResponse(c, err.refusal);
+  // Unexpected: log the kind only (messages could echo input), answer a generic 500.
+  console.error(JSON.stringify({ event: "error", name: err.name }));
+  return problemResponse(c, { status: 500, code: "internal", detail: "internal error" });
+});

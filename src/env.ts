@@ -1,0 +1,19 @@
+import type { AttestationSession } from "./session/session";
+
+/** Every binding, secret and variable the Worker reads (wrangler.toml, `.dev.vars`, `wrangler secret put`). */
+export interface Env {
+  /** D1: workloads, measurements, TEE configs, secrets and the AMD certificate cache (schema.sql). */
+  DB: D1Database;
+  /** One Durable Object per attestation session. */
+  SESSIONS: DurableObjectNamespace<AttestationSession>;
+  /** Secret: bearer token for the admin endpoints (/register_workload). */
+  ADMIN_TOKEN?: string;
+  /** Base URL of AMD's Key Distribution Service (default https://kdsintf.amd.com). */
+  KDS_URL?: string;
+  /** Seconds a challenge may stay unanswered (default 300). */
+  CHALLENGE_TTL_SECONDS?: string;
+  /** Seconds an attested session may read secrets (default 10800, as reference-kbs). */
+  SESSION_TTL_SECONDS?: string;
+  /** PEM ARK certificates trusted in addition to AMD's pinned roots. Lab/test chips only: unsafe in production. */
+  EXTRA_TRUSTED_ARKS?: string;
+}

@@ -1,0 +1,146 @@
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { utf8 } from "../crypto/bytes";
+import type { Env } from "../env";
+import { NO_SESSION, type Refusal } from "../session/outcome";
+import type { SnpEvidence } from "../session/session";
+import { registerWorkload } from "../store/workloads";
+import { PRODUCTS } from "../tee/snp/types";
+import { requireAdmin } from "./admin-auth";
+import { fail, HttpProblem } from "./problem";
+
+/** The reference-kbs wire format (kbs-types 0.2), byte-compatible with libkrun's clients. */
+export const legacy = new Hono<{ Bindings: Env }>();
+
+const SUPPORTED_TEES = ["snp"] as const;
+/** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */
+const MAX_PASSPHRASE_BYTES = 512;
+const SESSION_ID_RE = /^[0-9a-f]{32}$/;
+
+const WorkloadId = z.string().regex(/^[A-Za-z0-9._~:@+-]{1,128}$/, "1-128 characters from A-Z a-z 0-9 . _ ~ : @ + -");
+
+const RegisterBody = z.object({
+  workload_id: WorkloadId,
+  launch_measurement: z
+    .string()
+    .regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV launch digest) or 48 bytes (SNP MEASUREMENT)"),
+  tee_config: z.string().max(16_384),
+  passphrase: z
+    .string()
+    .min(1, "must not be empty")
+    .refine((p) => utf8(p).length <= MAX_PASSPHRASE_BYTES, `at most ${MAX_PASSPHRASE_BYTES} bytes`),
+});
+
+/** kbs-types 0.2 sends extra-params as a JSON string; later versions as an object: both are accepted. */
+const ExtraParams = z.union([z.string(), z.record(z.string(), z.unknown())]);
+const AuthBody = z.object({ version: z.string().max(64), tee: z.string().max(64), "extra-params": ExtraParams });
+const SnpRequest = z.object({ workload_id: WorkloadId });
+
+const AttestBody = z.object({
+  "tee-pubkey": z.object({ alg: z.string().max(64), "k-mod": z.string().max(2048), "k-exp": z.string().max(64) }),
+  "tee-evidence": z.string().max(65_536),
+});
+const SnpEvidenceJson = z.object({
+  report: z.string().max(4096),
+  cert_chain: z.string().max(60_000),
+  gen: z
+    .string()
+    .transform((g) => PRODUCTS.find((p) => p.toLowerCase() === g.toLowerCase()))
+    .refine((p) => p !== undefined, `gen must be one of ${PRODUCTS.map((p) => p.toLowerCase()).join(", ")}`),
+});
+
+function zodDetail(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
+    .join("; ");
+}
+
+/** Parses JSON and validates it; every failure is a 400 problem naming the field. */
+function parse<T extends z.ZodType>(schema: T, text: string, what: string): z.output<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    fail(400, "body-malformed", `${what} is not valid JSON`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) fail(400, "body-invalid", `${what}: ${zodDetail(result.error)}`);
+  return result.data;
+}
+
+async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
+  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") fail(415, "unsupported-media-type", "send Content-Type: application/json");
+  return parse(schema, await c.req.text(), "request body");
+}
+
+/** The session id from `Cookie: session_id=…`. libkrun's C client may send it twice (identically). */
+function sessionId(c: Context): string {
+  const values = [...(c.req.header("cookie") ?? "").matchAll(/(?:^|[;,])\s*session_id=([^;,\s]*)/g)].map((m) => m[1]);
+  const id = values[0];
+  if (!id || !SESSION_ID_RE.test(id) || values.some((v) => v !== id)) throw new HttpProblem(NO_SESSION.refusal);
+  return id;
+}
+
+/** RPC results arrive wrapped (Disposable), so this narrows by shape rather than by Outcome<T>. */
+function unwrap<O extends { ok: true } | { ok: false; refusal: Refusal }>(outcome: O): Extract<O, { ok: true }> {
+  if (!outcome.ok) throw new HttpProblem((outcome as { refusal: Refusal }).refusal);
+  return outcome as Extract<O, { ok: true }>;
+}
+
+function newSessionId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const session = (c: Context<{ Bindings: Env }>, id: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(id));
+
+legacy.get("/", () => fail(401, "unauthorized", "authenticate with POST /kbs/v0/auth"));
+
+legacy.post("/register_workload", requireAdmin, async (c) => {
+  const body = await jsonBody(c, RegisterBody);
+  await registerWorkload(c.env.DB, {
+    workloadId: body.workload_id,
+    launchMeasurement: body.launch_measurement.toLowerCase(),
+    teeConfig: body.tee_config,
+    passphrase: body.passphrase,
+  });
+  console.log(JSON.stringify({ event: "register", workload: body.workload_id }));
+  return c.body(null, 200);
+});
+
+legacy.post("/auth", async (c) => {
+  const body = await jsonBody(c, AuthBody);
+  const extra = body["extra-params"];
+  switch (body.tee) {
+    case "snp": {
+      const req = typeof extra === "string" ? parse(SnpRequest, extra, "extra-params") : parse(SnpRequest, JSON.stringify(extra), "extra-params");
+      const id = newSessionId();
+      unwrap(await session(c, id).begin({ nonce: id, workloadId: req.workload_id, tee: "snp" }));
+      c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
+      return c.json({ "extra-params": "", nonce: id });
+    }
+    case "sev":
+      return fail(400, "tee-unsupported", `tee "sev" is not supported yet; supported: ${SUPPORTED_TEES.join(", ")}`);
+    default:
+      return fail(400, "tee-unsupported", `unknown tee ${JSON.stringify(body.tee.slice(0, 16))}; supported: ${SUPPORTED_TEES.join(", ")}`);
+  }
+});
+
+legacy.post("/attest", async (c) => {
+  const id = sessionId(c);
+  const body = await jsonBody(c, AttestBody);
+  const pk = body["tee-pubkey"];
+  const ev = parse(SnpEvidenceJson, body["tee-evidence"], "tee-evidence");
+  const evidence: SnpEvidence = { report: ev.report, certChain: ev.cert_chain, gen: ev.gen! };
+  unwrap(await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, evidence));
+  // libkrun's SNP client treats any response body as failure: success is exactly empty.
+  return c.body(null, 200);
+});
+
+legacy.get("/key/:key_id", async (c) => {
+  const id = sessionId(c);
+  const { body } = unwrap(await session(c, id).releaseSecret(c.req.param("key_id")));
+  // Exactly `"<hex>"` with a Content-Length: the C client strips the quotes and reads one chunk.
+  return c.body(body, 200, { "content-type": "application/json", "cache-control": "no-store" });
+});

@@ -1,0 +1,4 @@
+import { app } from "./app";
+
+export { AttestationSession } from "./session/session";
+export default app;

@@ -1,0 +1,48 @@
+import { fromBase64Loose, fromHex, isHex } from "../crypto/bytes";
+import { pemBlocks } from "../crypto/pem";
+import { certificatesFrom } from "../tee/snp/certtable";
+
+const MAX_CERTS = 8;
+
+/**
+ * Certificates a guest put in the legacy evidence's `cert_chain` string. reference-kbs ignores the field
+ * (libkrun sends "[]"); we accept what real SNP tooling produces: PEM text, base64 or hex of DER or of a
+ * GHCB certificate table, or a JSON list of PEM/base64 strings, byte arrays or {cert_type, data} entries
+ * (virtee/sev's serde form). Throws a TypeError with a reason when the field is present but unusable.
+ */
+export function certificatesFromChainField(field: string): Uint8Array[] {
+  const text = field.trim();
+  if (text === "" || text === "[]") return [];
+  let certs: Uint8Array[];
+  if (text.includes("-----BEGIN")) certs = pemBlocks(text);
+  else if (text.startsWith("[")) certs = fromJsonList(text);
+  else if (isHex(text)) certs = certificatesFrom(fromHex(text));
+  else certs = certificatesFrom(fromBase64Strict(text));
+  if (certs.length === 0) throw new TypeError("cert_chain holds no certificate");
+  if (certs.length > MAX_CERTS) throw new TypeError(`cert_chain holds more than ${MAX_CERTS} certificates`);
+  return certs;
+}
+
+function fromBase64Strict(text: string): Uint8Array {
+  try {
+    return fromBase64Loose(text);
+  } catch {
+    throw new TypeError("cert_chain is not PEM, hex, base64 or a JSON list of certificates");
+  }
+}
+
+function fromJsonList(text: string): Uint8Array[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    throw new TypeError("cert_chain starts with '[' but is not valid JSON");
+  }
+  if (!Array.isArray(list)) throw new TypeError("cert_chain JSON must be a list");
+  return list.flatMap((item: unknown): Uint8Array[] => {
+    const data = typeof item === "object" && item !== null && !Array.isArray(item) ? (item as { data?: unknown }).data : item;
+    if (typeof data === "string") return data.includes("-----BEGIN") ? pemBlocks(data) : certificatesFrom(fromBase64Strict(data));
+    if (Array.isArray(data) && data.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) return certificatesFrom(Uint8Array.from(data as number[]));
+    throw new TypeError("cert_chain list entries must be PEM/base64 strings, byte arrays or {cert_type, data}");
+  });
+}

@@ -1,0 +1,64 @@
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+// wrangler's own splitter understands comments, strings and triggers in schema.sql.
+import { unstable_splitSqlQuery } from "wrangler";
+
+/** The shared research data beside the checkout; tests that need it skip with a message when absent. */
+export const RESEARCH_DATA = resolve(__dirname, "../shared/research/data");
+
+/** Workers tests cannot read host files, so the research data travels in as a binding (path → base64). */
+function researchDataBinding(): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!existsSync(RESEARCH_DATA)) return out;
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[relative(RESEARCH_DATA, p)] = readFileSync(p).toString("base64");
+    }
+  };
+  walk(RESEARCH_DATA);
+  return out;
+}
+
+const schema = readFileSync(resolve(__dirname, "schema.sql"), "utf8");
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                TEST_SCHEMA: [{ name: "schema.sql", queries: unstable_splitSqlQuery(schema) }],
+                TEST_RESEARCH_DATA: researchDataBinding(),
+                ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+              },
+              // No test reaches the network: anything a test did not mock fails loudly here.
+              outboundService: (request: Request) =>
+                new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
+            },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          setupFiles: ["test/workers/setup.ts"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+    ],
+  },
+});
