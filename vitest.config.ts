@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import type { Json } from "miniflare";
 import { defineConfig } from "vitest/config";
+import { createSyntheticChip, exportChip } from "./test/helpers/synthetic-amd";
 // wrangler's own splitter understands comments, strings and triggers in schema.sql.
 import { unstable_splitSqlQuery } from "wrangler";
 
@@ -30,18 +32,29 @@ export default defineConfig({
     projects: [
       {
         plugins: [
-          cloudflareTest({
+          cloudflareTest(async () => {
+            // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
+            const chips = await Promise.all([
+              createSyntheticChip({ product: "Milan" }),
+              createSyntheticChip({ product: "Turin" }),
+              createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
+            ]);
+            return {
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
                 TEST_SCHEMA: [{ name: "schema.sql", queries: unstable_splitSqlQuery(schema) }],
                 TEST_RESEARCH_DATA: researchDataBinding(),
+                // JSON-safe by construction (base64, hex, JWK).
+                TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
+                EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join(""),
                 ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
               },
               // No test reaches the network: anything a test did not mock fails loudly here.
               outboundService: (request: Request) =>
                 new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
             },
+            };
           }),
         ],
         test: {

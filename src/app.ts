@@ -4,7 +4,8 @@ import type { Env } from "./env";
 import { legacy } from "./http/legacy";
 import { HttpProblem, problemResponse } from "./http/problem";
 
-export const app = new Hono<{ Bindings: Env }>();
+// strict: false so /kbs/v0/ and /kbs/v0 are one route, as in reference-kbs.
+export const app = new Hono<{ Bindings: Env }>({ strict: false });
 
 // Evidence is a few KB; SEV requests carry six certificates as JSON integer arrays (~70 KB).
 const MAX_BODY_BYTES = 256 * 1024;

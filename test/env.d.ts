@@ -1,5 +1,6 @@
 import type { D1Migration } from "cloudflare:test";
 import type { Env as WorkerEnv } from "../src/env";
+import type { ChipTransfer } from "./helpers/synthetic-amd";
 
 declare global {
   namespace Cloudflare {
@@ -7,6 +8,8 @@ declare global {
       TEST_SCHEMA: D1Migration[];
       /** research data file path → base64 content; empty when ../shared/research/data is absent. */
       TEST_RESEARCH_DATA: Record<string, string>;
+      /** Lab chips (Milan VCEK, Turin VCEK, Genoa VLEK) whose ARKs are in EXTRA_TRUSTED_ARKS. */
+      TEST_CHIPS: ChipTransfer[];
     }
   }
 }

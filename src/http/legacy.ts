@@ -10,7 +10,7 @@ import { requireAdmin } from "./admin-auth";
 import { fail, HttpProblem } from "./problem";
 
 /** The reference-kbs wire format (kbs-types 0.2), byte-compatible with libkrun's clients. */
-export const legacy = new Hono<{ Bindings: Env }>();
+export const legacy = new Hono<{ Bindings: Env }>({ strict: false });
 
 const SUPPORTED_TEES = ["snp"] as const;
 /** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */

@@ -14,8 +14,8 @@ export function certificatesFromChainField(field: string): Uint8Array[] {
   const text = field.trim();
   if (text === "" || text === "[]") return [];
   let certs: Uint8Array[];
-  if (text.includes("-----BEGIN")) certs = pemBlocks(text);
-  else if (text.startsWith("[")) certs = fromJsonList(text);
+  if (text.startsWith("[")) certs = fromJsonList(text);
+  else if (text.includes("-----BEGIN")) certs = pemBlocks(text);
   else if (isHex(text)) certs = certificatesFrom(fromHex(text));
   else certs = certificatesFrom(fromBase64Strict(text));
   if (certs.length === 0) throw new TypeError("cert_chain holds no certificate");

@@ -1,0 +1,169 @@
+// Parser for the SEV-SNP ATTESTATION_REPORT (versions 2–5) and decoders for its bit fields.
+// Layout and rules: amd-verification.md §1–§3.
+
+import { concat, isAllZero, reversed } from "../../crypto/bytes";
+import { VerificationError, type GuestPolicy, type PlatformInfo, type Product, type SnpReport, type Tcb } from "./types";
+
+export const REPORT_SIZE = 0x4a0;
+/** The report signature covers exactly the bytes before the signature field. */
+export const SIGNED_SIZE = 0x2a0;
+export const SUPPORTED_VERSIONS: readonly number[] = [2, 3, 4, 5];
+
+/** SIGNATURE_ALGO 1 = ECDSA P-384 with SHA-384, the only value AMD defines. */
+const ECDSA_P384_SHA384 = 1;
+/** R and S are 72-byte little-endian fields of which a P-384 scalar uses the low 48 bytes. */
+const SIG_R = 0x2a0;
+const SIG_S = 0x2e8;
+const SIG_FIELD = 72;
+const P384_SCALAR = 48;
+const SIG_END = 0x330;
+
+function malformed(reason: string): never {
+  throw new VerificationError("report-malformed", `SNP report: ${reason}`);
+}
+
+function bit(value: bigint, n: number): boolean {
+  return ((value >> BigInt(n)) & 1n) === 1n;
+}
+
+/**
+ * Parses and structurally checks a report. Checks the must-be-one/zero bits go-sev-guest checks,
+ * but tolerates unknown PLATFORM_INFO bits: real Turin reports set the reserved bit 6.
+ */
+export function parseReport(bytes: Uint8Array): SnpReport {
+  if (bytes.length !== REPORT_SIZE) malformed(`expected ${REPORT_SIZE} bytes, got ${bytes.length}`);
+  const b = Uint8Array.from(bytes);
+  const dv = new DataView(b.buffer);
+  const u32 = (off: number) => dv.getUint32(off, true);
+  const u64 = (off: number) => dv.getBigUint64(off, true);
+  const field = (off: number, len: number) => b.slice(off, off + len);
+
+  const version = u32(0x000);
+  if (!SUPPORTED_VERSIONS.includes(version)) {
+    throw new VerificationError("report-version", `SNP report version ${version} is not supported (supported: ${SUPPORTED_VERSIONS.join(", ")})`);
+  }
+  const signatureAlgo = u32(0x034);
+  if (signatureAlgo !== ECDSA_P384_SHA384) {
+    throw new VerificationError("unsupported-signer", `SNP report SIGNATURE_ALGO ${signatureAlgo} is not ECDSA P-384/SHA-384 (1)`);
+  }
+  const policy = u64(0x008);
+  if (!bit(policy, 17)) malformed("POLICY bit 17 must be 1");
+  if (policy >> 26n !== 0n) malformed("POLICY bits 63:26 must be zero");
+  const signerInfo = u32(0x048);
+  if (signerInfo >>> 5 !== 0) malformed("signer info bits 31:5 must be zero");
+  if (
+    !isAllZero(b.subarray(SIG_R + P384_SCALAR, SIG_R + SIG_FIELD)) ||
+    !isAllZero(b.subarray(SIG_S + P384_SCALAR, SIG_S + SIG_FIELD)) ||
+    !isAllZero(b.subarray(SIG_END))
+  ) {
+    malformed("unused signature bytes must be zero");
+  }
+
+  const report: SnpReport = {
+    bytes: b,
+    version,
+    guestSvn: u32(0x004),
+    policy,
+    familyId: field(0x010, 16),
+    imageId: field(0x020, 16),
+    vmpl: u32(0x030),
+    signatureAlgo,
+    currentTcb: u64(0x038),
+    platformInfo: u64(0x040),
+    authorKeyEn: (signerInfo & 1) !== 0,
+    maskChipKey: (signerInfo & 2) !== 0,
+    signingKey: (signerInfo >>> 2) & 7,
+    reportData: field(0x050, 64),
+    measurement: field(0x090, 48),
+    hostData: field(0x0c0, 32),
+    idKeyDigest: field(0x0e0, 48),
+    authorKeyDigest: field(0x110, 48),
+    reportId: field(0x140, 32),
+    reportIdMa: field(0x160, 32),
+    reportedTcb: u64(0x180),
+    chipId: field(0x1a0, 64),
+    committedTcb: u64(0x1e0),
+    currentVersion: { build: b[0x1e8]!, minor: b[0x1e9]!, major: b[0x1ea]! },
+    committedVersion: { build: b[0x1ec]!, minor: b[0x1ed]!, major: b[0x1ee]! },
+    launchTcb: u64(0x1f0),
+    // WebCrypto wants IEEE-P1363 r‖s, big-endian: reverse the low 48 bytes of each LE field.
+    signature: concat(reversed(b.subarray(SIG_R, SIG_R + P384_SCALAR)), reversed(b.subarray(SIG_S, SIG_S + P384_SCALAR))),
+  };
+  if (version >= 3) report.cpuid = { family: b[0x188]!, model: b[0x189]!, stepping: b[0x18a]! };
+  if (version >= 5) {
+    report.launchMitVector = u64(0x1f8);
+    report.currentMitVector = u64(0x200);
+  }
+  return report;
+}
+
+/** The TCB as 16 hex digits, most significant byte first (how AMD tools print it). */
+export function tcbHex(raw: bigint): string {
+  return raw.toString(16).padStart(16, "0");
+}
+
+/** SPL names as the VEK certificate extensions spell them (amd-verification.md §4). */
+export type SplName = "fmcSPL" | "blSPL" | "teeSPL" | "snpSPL" | "ucodeSPL" | "spl_4" | "spl_5" | "spl_6" | "spl_7";
+export type SplValues = Partial<Record<SplName, number>>;
+
+/** Byte position (0 = least significant) of each SPL in a TCB_VERSION; Turin moved them and added the FMC. */
+const TCB_LAYOUT: Record<"v0" | "turin", SplValues> = {
+  v0: { blSPL: 0, teeSPL: 1, spl_4: 2, spl_5: 3, spl_6: 4, spl_7: 5, snpSPL: 6, ucodeSPL: 7 },
+  turin: { fmcSPL: 0, blSPL: 1, teeSPL: 2, snpSPL: 3, ucodeSPL: 7 },
+};
+
+/** Every SPL a TCB_VERSION carries for this product, by extension name (what a VEK must match). */
+export function tcbSpls(raw: bigint, product: Product): SplValues {
+  const out: SplValues = {};
+  for (const [name, pos] of Object.entries(TCB_LAYOUT[product === "Turin" ? "turin" : "v0"])) {
+    out[name as SplName] = Number((raw >> BigInt(8 * pos)) & 0xffn);
+  }
+  return out;
+}
+
+export function decodeTcb(raw: bigint, product: Product): Tcb {
+  const spl = tcbSpls(raw, product);
+  const tcb: Tcb = { raw: tcbHex(raw), bootloader: spl.blSPL!, tee: spl.teeSPL!, snp: spl.snpSPL!, microcode: spl.ucodeSPL! };
+  if (spl.fmcSPL !== undefined) tcb.fmc = spl.fmcSPL;
+  return tcb;
+}
+
+export function decodeGuestPolicy(policy: bigint): GuestPolicy {
+  return {
+    abiMinor: Number(policy & 0xffn),
+    abiMajor: Number((policy >> 8n) & 0xffn),
+    smt: bit(policy, 16),
+    migrateMa: bit(policy, 18),
+    debug: bit(policy, 19),
+    singleSocket: bit(policy, 20),
+    cxlAllow: bit(policy, 21),
+    memAes256Xts: bit(policy, 22),
+    raplDis: bit(policy, 23),
+    ciphertextHiding: bit(policy, 24),
+    pageSwapDisable: bit(policy, 25),
+  };
+}
+
+export function decodePlatformInfo(info: bigint): PlatformInfo {
+  return {
+    smtEnabled: bit(info, 0),
+    tsmeEnabled: bit(info, 1),
+    eccEnabled: bit(info, 2),
+    raplDisabled: bit(info, 3),
+    ciphertextHidingEnabled: bit(info, 4),
+    aliasCheckComplete: bit(info, 5),
+    tioEnabled: bit(info, 7),
+  };
+}
+
+/** CPUID family/model ranges per KDS product (virtee/trustee's table; amd-verification.md §2). */
+const CPUID_PRODUCTS: readonly { family: number; models: [number, number]; product: Product }[] = [
+  { family: 0x19, models: [0x00, 0x0f], product: "Milan" },
+  { family: 0x19, models: [0x10, 0x1f], product: "Genoa" },
+  { family: 0x19, models: [0xa0, 0xaf], product: "Genoa" }, // Siena/Bergamo use Genoa's keys
+  { family: 0x1a, models: [0x00, 0x11], product: "Turin" },
+];
+
+export function productFromCpuid(family: number, model: number): Product | undefined {
+  return CPUID_PRODUCTS.find((p) => p.family === family && model >= p.models[0] && model <= p.models[1])?.product;
+}

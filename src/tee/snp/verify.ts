@@ -1,0 +1,358 @@
+// Cryptographic verification of an SNP report: report → VEK → ASK/ASVK → pinned ARK, the VEK bound to
+// the report, and the report signature (order per amd-verification.md §6).
+//
+// Performance: an isolate serves many reports from few chips, so whatever verified is remembered per
+// isolate (bounded). A warm verification re-checks trust, dates and the cheap bindings and then costs
+// one ECDSA P-384 verification; nothing is parsed and no RSA operation runs.
+
+import { buf, equalBytes, isAllZero, toHex } from "../../crypto/bytes";
+import { BoundedMap } from "./cache";
+import { decodeGuestPolicy, decodePlatformInfo, decodeTcb, parseReport, productFromCpuid, SIGNED_SIZE, tcbSpls } from "./report";
+import {
+  PRODUCTS,
+  VerificationError,
+  type Product,
+  type SignerKind,
+  type SnpReport,
+  type TrustAnchors,
+  type VerifiedChain,
+  type VerifiedReport,
+  type VerifyOptions,
+} from "./types";
+import { clearKeyCache, fingerprint, importVekKey, parseCertificate, verifyRsaPss, type AmdExtensions, type Certificate } from "./x509";
+
+const CACHE_SIZE = 1000;
+
+const VEK_CN: Record<SignerKind, string> = { VCEK: "SEV-VCEK", VLEK: "SEV-VLEK" };
+const INTERMEDIATE_NAME: Record<SignerKind, string> = { VCEK: "ASK", VLEK: "ASVK" };
+
+/** The validity window of one certificate of a chain, named for error messages. */
+interface Validity {
+  name: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** An ASK/ASVK whose signature by an ARK verified (the ARK's self-signature too). Trust in the ARK is re-checked per use. */
+interface VerifiedIntermediate {
+  cert: Certificate;
+  arkDer: Uint8Array;
+  arkFp: string;
+  validity: Validity[];
+}
+
+/** A VEK whose chain verified: all a warm verification needs, so nothing is parsed again. */
+interface VerifiedVek {
+  fp: string;
+  der: Uint8Array;
+  /** From the subject CN; undefined for a certificate that is neither SEV-VCEK nor SEV-VLEK. */
+  signer?: SignerKind;
+  key: CryptoKey;
+  amd: AmdExtensions;
+  issuerCn?: string;
+  intermediate: VerifiedIntermediate;
+  validity: Validity[];
+}
+
+// Per-isolate caches. Only verified things enter them.
+/** By SHA-256 of the intermediate DER. */
+const intermediates = new BoundedMap<string, VerifiedIntermediate>(CACHE_SIZE);
+/**
+ * By the VEK DER itself (as hex): an exact key that costs no digest on the warm path (in Node each
+ * WebCrypto digest is a thread-pool round trip, about a tenth of an ECDSA verification).
+ */
+const veksByDer = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
+/** VCEKs the provider returned, by (product, hwid, REPORTED_TCB), set only once bound to a report. */
+const veksByTcb = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
+
+/** Empties the per-isolate caches (benchmarks and tests measure the cold path with it). */
+export function clearVerifierCaches(): void {
+  clearKeyCache();
+  intermediates.clear();
+  veksByDer.clear();
+  veksByTcb.clear();
+}
+
+interface Context {
+  report: SnpReport;
+  signer: SignerKind;
+  /** From CPUID (v3+) or the caller's hint (v2); undefined for a v2 report without hint. */
+  product?: Product;
+  opts: VerifyOptions;
+  now: Date;
+  /** The supplied certificates, parsed on first need (never on a warm path). */
+  supplied?: Certificate[];
+  /** What provider.chain returned, fetched on first need. */
+  providerChain?: Certificate[];
+}
+
+type Candidate = { entry: VerifiedVek } | { cert: Certificate };
+
+export async function verifySnpReport(reportBytes: Uint8Array, opts: VerifyOptions): Promise<VerifiedReport> {
+  const report = parseReport(reportBytes);
+  const ctx: Context = { report, signer: signerKind(report), product: reportProduct(report, opts.productHint), opts, now: opts.now ?? new Date() };
+  let firstError: VerificationError | undefined;
+  for await (const candidate of vekCandidates(ctx)) {
+    try {
+      return await verifyWith(ctx, candidate);
+    } catch (e) {
+      if (!(e instanceof VerificationError)) throw e;
+      firstError ??= e;
+    }
+  }
+  // vekCandidates yields at least one candidate or throws, so an error was recorded.
+  throw firstError!;
+}
+
+function signerKind(report: SnpReport): SignerKind {
+  if (report.maskChipKey) throw new VerificationError("unsupported-signer", "MASK_CHIP_KEY is set: the report is not signed by the chip");
+  if (report.signingKey === 0) return "VCEK";
+  if (report.signingKey === 1) return "VLEK";
+  if (report.signingKey === 7) throw new VerificationError("unsupported-signer", "SIGNING_KEY is 7 (none): the report is unsigned");
+  throw new VerificationError("unsupported-signer", `SIGNING_KEY ${report.signingKey} is reserved`);
+}
+
+const PRODUCT_LIST = PRODUCTS.join(", ");
+
+function reportProduct(report: SnpReport, hint: Product | undefined): Product | undefined {
+  if (report.cpuid) {
+    const { family, model } = report.cpuid;
+    const product = productFromCpuid(family, model);
+    if (!product) {
+      throw new VerificationError("unsupported-product", `CPUID family 0x${family.toString(16)} model 0x${model.toString(16)} is not ${PRODUCT_LIST}`);
+    }
+    return product;
+  }
+  if (hint !== undefined && !PRODUCTS.includes(hint)) throw new VerificationError("unsupported-product", `product hint ${hint} is not ${PRODUCT_LIST}`);
+  return hint;
+}
+
+/** The product an AMD intermediate (CN=SEV-<P> or SEV-VLEK-<P>) belongs to. */
+function issuerProduct(issuerCn: string | undefined): Product | undefined {
+  return PRODUCTS.find((p) => issuerCn === `SEV-${p}` || issuerCn === `SEV-VLEK-${p}`);
+}
+
+/** A v2 report without hint takes the product from the VEK's issuer; the chain must then reach that product's ARK. */
+function productFor(ctx: Context, issuerCn: string | undefined): Product {
+  const product = ctx.product ?? issuerProduct(issuerCn);
+  if (!product) throw new VerificationError("unsupported-product", `v2 report: product unknown; pass a product hint (${PRODUCT_LIST})`);
+  return product;
+}
+
+/**
+ * VEK candidates, cheapest first: supplied VEKs already verified in this isolate, then the other
+ * supplied VEKs (parsed now), and only when none was supplied a cached or provider-fetched VCEK.
+ */
+async function* vekCandidates(ctx: Context): AsyncGenerator<Candidate> {
+  const known = (ctx.opts.certificates ?? []).map((der) => veksByDer.get(toHex(der)));
+  const cached = known.filter((e): e is VerifiedVek => e?.signer === ctx.signer);
+  yield* rank(ctx, cached.map((entry) => ({ entry })));
+  // Reached only when no cached candidate verified the report (the caller stops iterating on success).
+  const uncached = suppliedCerts(ctx)
+    .filter((cert, i) => !known[i] && cert.subjectCn === VEK_CN[ctx.signer])
+    .map((cert) => ({ cert }));
+  yield* rank(ctx, uncached);
+  if (cached.length + uncached.length === 0) yield await fetchedVcek(ctx);
+}
+
+/** Several supplied VEKs (e.g. re-issued ones): try those that bind to the report and are in date first. */
+function rank(ctx: Context, candidates: Candidate[]): Candidate[] {
+  const score = (c: Candidate) => {
+    const { amd, issuerCn, notBefore, notAfter } = "entry" in c ? { ...c.entry, ...vekValidity(c.entry) } : c.cert;
+    const product = ctx.product ?? issuerProduct(issuerCn);
+    const binds = product !== undefined && !bindingProblem(ctx, product, ctx.signer, issuerCn, amd);
+    const inDate = notBefore <= ctx.now && ctx.now <= notAfter;
+    return (binds ? 2 : 0) + (inDate ? 1 : 0);
+  };
+  return candidates.length < 2 ? candidates : [...candidates].sort((a, b) => score(b) - score(a));
+}
+
+function vekValidity(entry: VerifiedVek): Validity {
+  return entry.validity[entry.validity.length - 1]!;
+}
+
+function suppliedCerts(ctx: Context): Certificate[] {
+  ctx.supplied ??= (ctx.opts.certificates ?? []).map(parseCertificate);
+  return ctx.supplied;
+}
+
+async function fromProvider<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof VerificationError) throw e;
+    throw new VerificationError("certs-unavailable", `could not get the ${what} from the certificate provider; retry later`);
+  }
+}
+
+/** CHIP_ID as KDS keys VCEKs: 64 bytes, or the first 8 on Turin. */
+function hwidOf(report: SnpReport, product: Product): Uint8Array {
+  return product === "Turin" ? report.chipId.subarray(0, 8) : report.chipId;
+}
+
+function tcbKey(product: Product, report: SnpReport): string {
+  return `${product}|${toHex(hwidOf(report, product))}|${report.reportedTcb}`;
+}
+
+async function fetchedVcek(ctx: Context): Promise<Candidate> {
+  const { report, signer, opts } = ctx;
+  if (signer === "VLEK") throw new VerificationError("cert-missing", "VLEK-signed report: the VLEK must be supplied with the evidence");
+  const product = productFor(ctx, undefined);
+  if (isAllZero(report.chipId)) throw new VerificationError("cert-missing", "CHIP_ID is masked: the VCEK must be supplied with the evidence");
+  const entry = veksByTcb.get(tcbKey(product, report));
+  if (entry) return { entry };
+  const provider = opts.provider;
+  if (!provider) throw new VerificationError("cert-missing", "no VCEK supplied and no certificate provider configured");
+  const der = await fromProvider("VCEK", () => provider.vcek(product, hwidOf(report, product), decodeTcb(report.reportedTcb, product)));
+  if (!der) throw new VerificationError("cert-missing", `no VCEK for this ${product} chip at REPORTED_TCB ${decodeTcb(report.reportedTcb, product).raw}`);
+  return { cert: parseCertificate(der) };
+}
+
+async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedReport> {
+  const { report, signer, opts, now } = ctx;
+  const fresh = !("entry" in candidate);
+  const issuerCn = "entry" in candidate ? candidate.entry.issuerCn : candidate.cert.issuerCn;
+  const product = productFor(ctx, issuerCn);
+  const entry = "entry" in candidate ? candidate.entry : await verifyChain(ctx, product, candidate.cert);
+
+  checkTrust(opts.trust, entry.intermediate.arkFp, product);
+  for (const v of entry.validity) {
+    if (now < v.notBefore) throw new VerificationError("cert-expired", `${v.name} certificate is not valid before ${v.notBefore.toISOString()}`);
+    if (now > v.notAfter) throw new VerificationError("cert-expired", `${v.name} certificate expired at ${v.notAfter.toISOString()}`);
+  }
+  const problem = bindingProblem(ctx, product, entry.signer, entry.issuerCn, entry.amd);
+  if (problem) throw problem;
+  const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, entry.key, buf(report.signature), buf(report.bytes.subarray(0, SIGNED_SIZE)));
+  if (!ok) throw new VerificationError("signature-invalid", `the report signature does not verify with the ${signer}`);
+
+  const reportedTcb = decodeTcb(report.reportedTcb, product);
+  const maskedChip = isAllZero(report.chipId);
+  if (fresh) {
+    if (signer === "VCEK" && !maskedChip) veksByTcb.set(tcbKey(product, report), entry);
+    const chain: VerifiedChain = {
+      product,
+      signer,
+      ark: entry.intermediate.arkDer,
+      intermediate: entry.intermediate.cert.der,
+      vek: entry.der,
+      reportedTcb,
+      vekNotAfter: vekValidity(entry).notAfter,
+    };
+    if (signer === "VCEK" && !maskedChip) chain.hwid = hwidOf(report, product);
+    const provider = opts.provider;
+    if (provider?.verified) await fromProvider("certificate cache", async () => provider.verified!(chain));
+  }
+  return {
+    report,
+    product,
+    signer,
+    reportedTcb,
+    currentTcb: decodeTcb(report.currentTcb, product),
+    committedTcb: decodeTcb(report.committedTcb, product),
+    launchTcb: decodeTcb(report.launchTcb, product),
+    guestPolicy: decodeGuestPolicy(report.policy),
+    platformInfo: decodePlatformInfo(report.platformInfo),
+    vekFingerprint: entry.fp,
+  };
+}
+
+function checkTrust(trust: TrustAnchors, arkFp: string, product: Product): void {
+  if (trust.pinned.get(arkFp) !== product && !trust.extra.has(arkFp)) {
+    throw new VerificationError("cert-untrusted-root", `ARK ${arkFp.slice(0, 16)}… is neither AMD's pinned ${product} root nor operator-listed`);
+  }
+}
+
+/** Why this VEK does not belong to this report (amd-verification.md §4, "Binding"), or undefined. */
+function bindingProblem(ctx: Context, product: Product, vekSigner: SignerKind | undefined, issuerCn: string | undefined, amd: AmdExtensions): VerificationError | undefined {
+  const { report, signer } = ctx;
+  const mismatch = (reason: string) => new VerificationError("vek-mismatch", reason);
+  if (vekSigner !== signer) return mismatch(`the report is signed by the ${signer} but the certificate is not a ${VEK_CN[signer]}`);
+  const expectedIssuer = signer === "VCEK" ? `SEV-${product}` : `SEV-VLEK-${product}`;
+  if (issuerCn !== expectedIssuer) return mismatch(`${signer} issued by CN=${issuerCn ?? "?"}, expected ${expectedIssuer}`);
+  // KDS treats an SPL it does not encode as 0, so a missing extension counts as 0.
+  for (const [name, reported] of Object.entries(tcbSpls(report.reportedTcb, product))) {
+    const certified = amd.spl[name as keyof typeof amd.spl] ?? 0;
+    if (certified !== reported) return mismatch(`${signer} ${name} is ${certified} but REPORTED_TCB has ${reported}`);
+  }
+  if (signer === "VCEK" && !isAllZero(report.chipId)) {
+    if (product === "Turin" && !isAllZero(report.chipId.subarray(8))) return mismatch("Turin CHIP_ID must be zero after byte 8");
+    if (!amd.hwid) return mismatch("the VCEK has no hwID extension");
+    if (!equalBytes(amd.hwid, hwidOf(report, product))) {
+      return mismatch(`VCEK hwID ${toHex(amd.hwid.subarray(0, 8))}… is not CHIP_ID ${toHex(report.chipId.subarray(0, 8))}…`);
+    }
+  }
+  return undefined;
+}
+
+function issuedBy(cert: Certificate, pool: Certificate[]): Certificate | undefined {
+  return pool.find((c) => equalBytes(c.subject, cert.issuer));
+}
+
+/** The issuer of `cert` among the supplied certificates, else among the provider's chain for this product. */
+async function findIssuer(ctx: Context, product: Product, cert: Certificate, name: string): Promise<Certificate> {
+  const supplied = issuedBy(cert, suppliedCerts(ctx));
+  if (supplied) return supplied;
+  const provider = ctx.opts.provider;
+  if (provider && !ctx.providerChain) {
+    const ders = await fromProvider(`${product} certificate chain`, () => provider.chain(product, ctx.signer));
+    ctx.providerChain = ders.map(parseCertificate);
+  }
+  const fetched = issuedBy(cert, ctx.providerChain ?? []);
+  if (fetched) return fetched;
+  if (ctx.providerChain?.length) {
+    throw new VerificationError("cert-chain-invalid", `the issuer CN=${cert.issuerCn ?? "?"} is not among the ${product} ${name}/ARK certificates`);
+  }
+  throw new VerificationError("cert-missing", `no ${name} certificate CN=${cert.issuerCn ?? "?"} supplied or available`);
+}
+
+async function verifyChain(ctx: Context, product: Product, vek: Certificate): Promise<VerifiedVek> {
+  const interName = INTERMEDIATE_NAME[ctx.signer];
+  const inter = await verifiedIntermediate(ctx, product, await findIssuer(ctx, product, vek, interName), interName);
+  if (vek.keyType !== "ec-p384") throw new VerificationError("cert-malformed", `the ${ctx.signer} key is not EC P-384`);
+  if (!(await verifyRsaPss(inter.cert.spki, vek.tbs, vek.signature))) {
+    throw new VerificationError("cert-chain-invalid", `the ${ctx.signer} signature by ${inter.cert.subjectCn ?? interName} does not verify`);
+  }
+  const signer = (Object.keys(VEK_CN) as SignerKind[]).find((k) => VEK_CN[k] === vek.subjectCn);
+  const entry: VerifiedVek = {
+    fp: await fingerprint(vek.der),
+    der: vek.der,
+    key: await importVekKey(vek.spki),
+    amd: vek.amd,
+    issuerCn: vek.issuerCn,
+    intermediate: inter,
+    validity: [...inter.validity, { name: signer ?? "VEK", notBefore: vek.notBefore, notAfter: vek.notAfter }],
+  };
+  if (signer) entry.signer = signer;
+  veksByDer.set(toHex(vek.der), entry);
+  return entry;
+}
+
+async function verifiedIntermediate(ctx: Context, product: Product, inter: Certificate, name: string): Promise<VerifiedIntermediate> {
+  const interFp = await fingerprint(inter.der);
+  const cached = intermediates.get(interFp);
+  if (cached) {
+    checkTrust(ctx.opts.trust, cached.arkFp, product);
+    return cached;
+  }
+  const ark = await findIssuer(ctx, product, inter, "ARK");
+  const arkFp = await fingerprint(ark.der);
+  checkTrust(ctx.opts.trust, arkFp, product);
+  if (ark.keyType !== "rsa" || inter.keyType !== "rsa") throw new VerificationError("cert-malformed", `the ARK and ${name} keys must be RSA`);
+  if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) {
+    throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
+  }
+  if (!(await verifyRsaPss(ark.spki, inter.tbs, inter.signature))) {
+    throw new VerificationError("cert-chain-invalid", `the ${name} signature by the ARK does not verify`);
+  }
+  const entry: VerifiedIntermediate = {
+    cert: inter,
+    arkDer: ark.der,
+    arkFp,
+    validity: [
+      { name: "ARK", notBefore: ark.notBefore, notAfter: ark.notAfter },
+      { name, notBefore: inter.notBefore, notAfter: inter.notAfter },
+    ],
+  };
+  intermediates.set(interFp, entry);
+  return entry;
+}

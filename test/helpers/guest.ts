@@ -1,0 +1,51 @@
+// A reference-kbs SNP guest as libkrun's init plays it: RSA-2048 key, report_data binding, the exact
+// JSON shapes, and PKCS#1 v1.5 decryption of the released secret.
+import { concat, fromBase64Loose, sha512, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
+
+export interface GuestKey {
+  kMod: string;
+  kExp: string;
+  /** Decrypts the `"<hex>"` body of /key (RSAES-PKCS1-v1_5). */
+  decrypt(hex: string): Uint8Array;
+}
+
+const big = (b: Uint8Array) => BigInt(`0x${toHex(b) || "0"}`);
+
+function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
+  let result = 1n;
+  base %= mod;
+  for (; exp > 0n; exp >>= 1n, base = (base * base) % mod) if (exp & 1n) result = (result * base) % mod;
+  return result;
+}
+
+/** Textbook RSA decryption + PKCS#1 v1.5 unpadding: neither WebCrypto nor Node 20 decrypts v1.5 any more. */
+function pkcs1Decrypt(n: Uint8Array, d: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  const k = n.length;
+  if (ciphertext.length !== k) throw new Error(`ciphertext is ${ciphertext.length} bytes, modulus ${k}`);
+  const m = modPow(big(ciphertext), big(d), big(n)).toString(16).padStart(k * 2, "0");
+  const em = Uint8Array.from(m.match(/../g)!.map((h) => parseInt(h, 16)));
+  const sep = em.indexOf(0, 2);
+  if (em[0] !== 0 || em[1] !== 2 || sep < 10) throw new Error("not PKCS#1 v1.5 type 2 padding");
+  return em.subarray(sep + 1);
+}
+
+export async function guestKey(): Promise<GuestKey> {
+  const pair = (await crypto.subtle.generateKey(
+    { name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+    true,
+    ["encrypt", "decrypt"],
+  )) as CryptoKeyPair;
+  const jwk = (await crypto.subtle.exportKey("jwk", pair.privateKey)) as JsonWebKey;
+  const n = fromBase64Loose(jwk.n!);
+  const d = fromBase64Loose(jwk.d!);
+  return {
+    kMod: toBase64(n),
+    kExp: toBase64(fromBase64Loose(jwk.e!)),
+    decrypt: (hex) => pkcs1Decrypt(n, d, Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)))),
+  };
+}
+
+/** REPORT_DATA as reference-kbs binds it: SHA-512 over the nonce and the base64 texts as sent. */
+export function bindingOf(nonce: string, key: Pick<GuestKey, "kMod" | "kExp">): Promise<Uint8Array> {
+  return sha512(concat(utf8(nonce), utf8(key.kMod), utf8(key.kExp)));
+}

@@ -1,0 +1,68 @@
+// Drives the Worker through exports.default.fetch exactly as reference-kbs clients do.
+import { env, exports } from "cloudflare:workers";
+import { toHex } from "../../src/crypto/bytes";
+
+export const BASE = "http://kbs.test/kbs/v0";
+export const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", accept: "application/json" };
+
+export function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(`${BASE}${path}`, init));
+}
+
+export function register(body: unknown, headers: Record<string, string> = ADMIN): Promise<Response> {
+  return call("/register_workload", { method: "POST", headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) });
+}
+
+export async function registerSnp(workloadId: string, measurement: Uint8Array, passphrase: string, teeConfig = ""): Promise<void> {
+  const res = await register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: teeConfig, passphrase });
+  if (res.status !== 200) throw new Error(`register failed: ${res.status} ${await res.text()}`);
+}
+
+export interface Session {
+  nonce: string;
+  cookie: string;
+}
+
+/** libkrun's exact /auth body; returns the nonce and the cookie header to send back. */
+export async function auth(workloadId: string): Promise<Session> {
+  const res = await call("/auth", {
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: `{"extra-params":"{\\"workload_id\\":\\"${workloadId}\\"}","tee":"snp","version":"0.0.0"}`,
+  });
+  if (res.status !== 200) throw new Error(`auth failed: ${res.status} ${await res.text()}`);
+  const { nonce } = (await res.json()) as { nonce: string };
+  const cookie = /^session_id=([0-9a-f]{32}); SameSite=Strict; Path=\/$/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+  if (cookie !== nonce) throw new Error("cookie and nonce differ");
+  return { nonce, cookie: `session_id=${cookie}` };
+}
+
+export function attest(
+  session: Pick<Session, "cookie">,
+  key: { kMod: string; kExp: string },
+  report: Uint8Array,
+  opts: { certChain?: string; gen?: string } = {},
+): Promise<Response> {
+  // The C client's field order and UPPERCASE hex.
+  const evidence = JSON.stringify({ gen: opts.gen ?? "milan", report: toHex(report).toUpperCase(), cert_chain: opts.certChain ?? "[]" });
+  return call("/attest", {
+    method: "POST",
+    headers: { ...JSON_HEADERS, cookie: session.cookie },
+    body: JSON.stringify({ "tee-pubkey": { alg: "RSA", "k-mod": key.kMod, "k-exp": key.kExp }, "tee-evidence": evidence }),
+  });
+}
+
+export function getKey(session: Pick<Session, "cookie">, keyId: string): Promise<Response> {
+  return call(`/key/${keyId}`, { headers: { ...JSON_HEADERS, cookie: session.cookie } });
+}
+
+/** A refusal must be problem+json with the given status and type, and never carry a secret. */
+export async function expectProblem(res: Response, status: number, code: string): Promise<{ type: string; detail: string; rules?: unknown }> {
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`expected ${status} ${code}, got ${res.status}: ${text}`);
+  if (res.headers.get("content-type") !== "application/problem+json") throw new Error(`content-type ${res.headers.get("content-type")}`);
+  const body = JSON.parse(text) as { type: string; detail: string };
+  if (body.type !== `urn:edgekbs:${code}`) throw new Error(`expected type ${code}, got ${body.type}: ${body.detail}`);
+  return body;
+}
