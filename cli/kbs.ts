@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { fromHex, toHex } from "../src/crypto/bytes";
 import { certificatesFrom } from "../src/tee/snp/certtable";
-import { decodeGuestPolicy, decodeTcb, parseReport } from "../src/tee/snp/report";
+import { decodeGuestPolicy, decodeTcb, parseReport, productFromCpuid } from "../src/tee/snp/report";
 import { trustAnchors } from "../src/tee/snp/trust";
 import { PRODUCTS, VerificationError, type Product, type SnpReport, type Tcb } from "../src/tee/snp/types";
 import { verifySnpReport } from "../src/tee/snp/verify";
@@ -94,7 +94,7 @@ async function verifySnp(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (!(e instanceof VerificationError)) throw e;
-    const product = productHint ?? undefined;
+    const product = parsed?.cpuid ? productFromCpuid(parsed.cpuid.family, parsed.cpuid.model) : productHint;
     const tcb = parsed && product ? decodeTcb(parsed.reportedTcb, product) : undefined;
     print({ ok: false, ...claims(parsed, product, undefined, tcb), errors: [{ code: e.code, detail: e.message }] });
     return 1;
