@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { codeOf } from "../helpers/verdict";
 import { fromHex, toHex } from "../../src/crypto/bytes";
 import { pemBlocks } from "../../src/crypto/pem";
 import { certificatesFrom, parseCertTable, CERT_TABLE_GUIDS } from "../../src/tee/snp/certtable";
@@ -95,15 +96,6 @@ async function optionsFor(e: Expected): Promise<VerifyOptions> {
   };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof VerificationError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return "verified";
-}
 
 const firmware = (v: { major: number; minor: number; build: number }) => `${v.major}.${v.minor}.${v.build}`;
 const u64 = (hex: string) => BigInt(hex);

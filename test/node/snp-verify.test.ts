@@ -3,23 +3,15 @@
 // which were written independently of the verifier.
 
 import { beforeAll, describe, expect, it } from "vitest";
+import { codeOf } from "../helpers/verdict";
 import { toHex } from "../../src/crypto/bytes";
 import { parseReport } from "../../src/tee/snp/report";
 import { trustAnchors } from "../../src/tee/snp/trust";
-import { VerificationError, type TrustAnchors, type VerifyOptions } from "../../src/tee/snp/types";
+import type { TrustAnchors, VerifyOptions } from "../../src/tee/snp/types";
 import { clearVerifierCaches, verifySnpReport } from "../../src/tee/snp/verify";
 import { fingerprint } from "../../src/tee/snp/x509";
 import { certificatesOf, createSyntheticChip, createVekFor, mutateReport, REPORT_OFFSETS, type SyntheticChip } from "../helpers/synthetic-amd";
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof VerificationError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return "verified";
-}
 
 /** Trust in exactly this chip's (lab) ARK, as EXTRA_TRUSTED_ARKS would give. */
 async function labTrust(chip: SyntheticChip): Promise<TrustAnchors> {
