@@ -58,10 +58,16 @@ interface VerifiedVek {
 /** By SHA-256 of the intermediate DER. */
 const intermediates = new BoundedMap<string, VerifiedIntermediate>(CACHE_SIZE);
 /**
- * By the VEK DER itself (as hex): an exact key that costs no digest on the warm path (in Node each
- * WebCrypto digest is a thread-pool round trip, about a tenth of an ECDSA verification).
+ * By the VEK DER: keyed by its length and signature tail (unique per issuance) and confirmed byte for
+ * byte on a hit, so the warm path costs neither a digest (a thread-pool round trip in Node) nor a hex
+ * encoding of whole certificates.
  */
 const veksByDer = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
+const derKey = (der: Uint8Array) => `${der.length}:${toHex(der.subarray(-96))}`;
+function knownVek(der: Uint8Array): VerifiedVek | undefined {
+  const entry = veksByDer.get(derKey(der));
+  return entry && equalBytes(entry.der, der) ? entry : undefined;
+}
 /** VCEKs the provider returned, by (product, hwid, REPORTED_TCB), set only once bound to a report. */
 const veksByTcb = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
 
@@ -144,7 +150,7 @@ function productFor(ctx: Context, issuerCn: string | undefined): Product {
  * supplied VEKs (parsed now), and only when none was supplied a cached or provider-fetched VCEK.
  */
 async function* vekCandidates(ctx: Context): AsyncGenerator<Candidate> {
-  const known = (ctx.opts.certificates ?? []).map((der) => veksByDer.get(toHex(der)));
+  const known = (ctx.opts.certificates ?? []).map(knownVek);
   const cached = known.filter((e): e is VerifiedVek => e?.signer === ctx.signer);
   yield* rank(ctx, cached.map((entry) => ({ entry })));
   // Reached only when no cached candidate verified the report (the caller stops iterating on success).
@@ -323,7 +329,7 @@ async function verifyChain(ctx: Context, product: Product, vek: Certificate): Pr
     validity: [...inter.validity, { name: signer ?? "VEK", notBefore: vek.notBefore, notAfter: vek.notAfter }],
   };
   if (signer) entry.signer = signer;
-  veksByDer.set(toHex(vek.der), entry);
+  veksByDer.set(derKey(vek.der), entry);
   return entry;
 }
 
