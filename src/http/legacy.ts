@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { utf8 } from "../crypto/bytes";
+import { toHex, utf8 } from "../crypto/bytes";
 import type { Env } from "../env";
 import { NO_SESSION, type Refusal } from "../session/outcome";
 import type { SnpEvidence } from "../session/session";
@@ -90,7 +90,7 @@ function unwrap<O extends { ok: true } | { ok: false; refusal: Refusal }>(outcom
 }
 
 function newSessionId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 const session = (c: Context<{ Bindings: Env }>, id: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(id));

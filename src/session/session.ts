@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { concat, fromHex, sha512, toHex, utf8 } from "../crypto/bytes";
+import { concat, fromHex, isHex, sha512, toHex, utf8 } from "../crypto/bytes";
 import { maxPkcs1Plaintext, parseRsaPublicKey, rsaPkcs1Encrypt } from "../crypto/rsa";
 import type { Env } from "../env";
 import { DEFAULT_KDS_URL } from "../kds/kds";
@@ -159,7 +159,7 @@ export class AttestationSession extends DurableObject<Env> {
     } catch (e) {
       return refuse(400, "tee-pubkey-invalid", (e as Error).message);
     }
-    const report = evidence.report.length === SNP_REPORT_BYTES * 2 ? fromHexOrNull(evidence.report) : null;
+    const report = evidence.report.length === SNP_REPORT_BYTES * 2 && isHex(evidence.report) ? fromHex(evidence.report) : null;
     if (!report) return refuse(400, "evidence-malformed", `report must be ${SNP_REPORT_BYTES * 2} hex characters (${SNP_REPORT_BYTES} bytes)`);
     let certificates: Uint8Array[];
     try {
@@ -211,14 +211,6 @@ export class AttestationSession extends DurableObject<Env> {
     // current() wipes an expired session; one whose deadline moved on (attested) keeps living.
     const row = await this.current();
     if (row) await this.ctx.storage.setAlarm(row.deadline);
-  }
-}
-
-function fromHexOrNull(text: string): Uint8Array | null {
-  try {
-    return fromHex(text);
-  } catch {
-    return null;
   }
 }
 

@@ -1,6 +1,6 @@
 // A reference-kbs SNP guest as libkrun's init plays it: RSA-2048 key, report_data binding, the exact
 // JSON shapes, and PKCS#1 v1.5 decryption of the released secret.
-import { concat, fromBase64Loose, sha512, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
+import { concat, fromBase64Loose, fromHex, sha512, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
 
 export interface GuestKey {
   kMod: string;
@@ -23,7 +23,7 @@ function pkcs1Decrypt(n: Uint8Array, d: Uint8Array, ciphertext: Uint8Array): Uin
   const k = n.length;
   if (ciphertext.length !== k) throw new Error(`ciphertext is ${ciphertext.length} bytes, modulus ${k}`);
   const m = modPow(big(ciphertext), big(d), big(n)).toString(16).padStart(k * 2, "0");
-  const em = Uint8Array.from(m.match(/../g)!.map((h) => parseInt(h, 16)));
+  const em = fromHex(m);
   const sep = em.indexOf(0, 2);
   if (em[0] !== 0 || em[1] !== 2 || sep < 10) throw new Error("not PKCS#1 v1.5 type 2 padding");
   return em.subarray(sep + 1);
@@ -41,7 +41,7 @@ export async function guestKey(): Promise<GuestKey> {
   return {
     kMod: toBase64(n),
     kExp: toBase64(fromBase64Loose(jwk.e!)),
-    decrypt: (hex) => pkcs1Decrypt(n, d, Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)))),
+    decrypt: (hex) => pkcs1Decrypt(n, d, fromHex(hex)),
   };
 }
 
