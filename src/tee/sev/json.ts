@@ -1,0 +1,111 @@
+// The serde JSON of kbs-types 0.2 / sev 1.1.0 (wire-format.md §2, §3): byte arrays are arrays of
+// integers, bitflags are {"bits":N}, and the nested payloads are JSON strings built in struct order.
+
+import { z } from "zod";
+import { decodeCaCertificate, decodeSevCertificate } from "./certs";
+import { SevError, type LaunchMeasurement, type LaunchStart, type SecretPacket, type SevChain, type SevPolicy, type SevRequest } from "./types";
+
+const Byte = z.number().int().min(0).max(255);
+const Bytes = z.array(Byte);
+
+const RequestJson = z.object({
+  workload_id: z.string(),
+  build: z.object({ version: z.object({ major: Byte, minor: Byte }), build: Byte }),
+  chain: z.object({
+    ca: z.object({ ark: Bytes, ask: Bytes }),
+    sev: z.object({ pdh: Bytes, pek: Bytes, oca: Bytes, cek: Bytes }),
+  }),
+});
+
+const PolicyJson = z.strictObject({
+  flags: z.strictObject({ bits: z.number().int().min(0).max(0xffff) }),
+  minfw: z.strictObject({ major: Byte, minor: Byte }),
+});
+
+const MeasurementJson = z.object({ measure: Bytes.length(32), mnonce: Bytes.length(16) });
+
+function issueText(error: z.ZodError, what: string): string {
+  const issue = error.issues[0]!;
+  return `${[what, ...issue.path].join(".")}: ${issue.message}`;
+}
+
+function validated<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new SevError("request-malformed", issueText(result.error, what));
+  return result.data;
+}
+
+/** kbs-types SevRequest (any key order; unknown keys ignored, as serde does). */
+export function parseSevRequest(value: unknown): SevRequest {
+  const r = validated(RequestJson, value, "extra-params");
+  const { ca, sev } = r.chain;
+  const caCert = (name: "ark" | "ask") => decodeCaCertificate(Uint8Array.from(ca[name]), `extra-params.chain.ca.${name}`);
+  const sevCert = (name: "pdh" | "pek" | "oca" | "cek") => decodeSevCertificate(Uint8Array.from(sev[name]), `extra-params.chain.sev.${name}`);
+  const chain: SevChain = {
+    ca: { ark: caCert("ark"), ask: caCert("ask") },
+    sev: { pdh: sevCert("pdh"), pek: sevCert("pek"), oca: sevCert("oca"), cek: sevCert("cek") },
+  };
+  return { workloadId: r.workload_id, build: r.build, chain };
+}
+
+export interface SevChainJson {
+  ca: { ask: number[]; ark: number[] };
+  sev: { pdh: number[]; pek: number[]; oca: number[]; cek: number[] };
+}
+
+/** The chain as sev serialises it (struct order, certificates as the bytes received). */
+export function sevChainToJson(chain: SevChain): SevChainJson {
+  const { ca, sev } = chain;
+  return {
+    ca: { ask: [...ca.ask.bytes], ark: [...ca.ark.bytes] },
+    sev: { pdh: [...sev.pdh.bytes], pek: [...sev.pek.bytes], oca: [...sev.oca.bytes], cek: [...sev.cek.bytes] },
+  };
+}
+
+const POLICY_FORM = 'tee_config must be empty or SEV policy JSON {"flags":{"bits":0-65535},"minfw":{"major":0-255,"minor":0-255}}';
+
+/** A SEV workload's tee_config: empty means the default policy, anything else must be Policy JSON. */
+export function parseSevPolicy(teeConfig: string): SevPolicy {
+  if (teeConfig.trim() === "") return { flags: 0, minfw: { major: 0, minor: 0 } };
+  let value: unknown;
+  try {
+    value = JSON.parse(teeConfig);
+  } catch {
+    throw new SevError("policy-invalid", `${POLICY_FORM}; it is not JSON`);
+  }
+  const result = PolicyJson.safeParse(value);
+  if (!result.success) throw new SevError("policy-invalid", `${POLICY_FORM}; ${issueText(result.error, "tee_config")}`);
+  return { flags: result.data.flags.bits, minfw: result.data.minfw };
+}
+
+/** The 4-byte policy the PSP sees: flags (u16 LE), then minfw major and minor. */
+export function policyBytes(policy: SevPolicy): Uint8Array {
+  return Uint8Array.of(policy.flags & 0xff, policy.flags >> 8, policy.minfw.major, policy.minfw.minor);
+}
+
+/** The SevChallenge string inside Challenge.extra-params, field for field as sev 1.1.0 emits it. */
+export function challengeExtraParams(id: string, start: LaunchStart): string {
+  const s = start.session;
+  return JSON.stringify({
+    id,
+    start: {
+      policy: { flags: { bits: start.policy.flags }, minfw: { major: start.policy.minfw.major, minor: start.policy.minfw.minor } },
+      cert: [...start.cert],
+      session: { nonce: [...s.nonce], wrap_tk: [...s.wrapTk], wrap_iv: [...s.wrapIv], wrap_mac: [...s.wrapMac], policy_mac: [...s.policyMac] },
+    },
+  });
+}
+
+/** launch::sev::Measurement from the /attest tee-evidence. */
+export function parseLaunchMeasurement(value: unknown): LaunchMeasurement {
+  const m = validated(MeasurementJson, value, "tee-evidence");
+  return { measure: Uint8Array.from(m.measure), mnonce: Uint8Array.from(m.mnonce) };
+}
+
+/** launch::sev::Secret as reference-kbs emits it (serde_json::Value: keys sorted). */
+export function secretPacketJson(packet: SecretPacket): string {
+  return JSON.stringify({
+    ciphertext: [...packet.ciphertext],
+    header: { flags: { bits: packet.header.flags }, iv: [...packet.header.iv], mac: [...packet.header.mac] },
+  });
+}
