@@ -81,8 +81,8 @@ const CPUID: Record<Product, { family: number; model: number; stepping: number }
   Turin: { family: 0x1a, model: 0x02, stepping: 0x00 },
 };
 
-/** AMD's real serial numbers (§5), so the synthetic chain looks like the real one in logs. */
-const SERIALS: Record<Product, { ark: number; ask: number; asvk: number }> = {
+/** AMD's real serial numbers (§5), so the synthetic chain looks like the real one in logs (and CRLs can name them). */
+export const SERIALS: Record<Product, { ark: number; ask: number; asvk: number }> = {
   Milan: { ark: 0x10000, ask: 0x10001, asvk: 0x10101 },
   Genoa: { ark: 0x20000, ask: 0x20002, asvk: 0x20101 },
   Turin: { ark: 0x30000, ask: 0x30001, asvk: 0x30101 },
@@ -103,6 +103,7 @@ const OID = {
   keyUsage: "2.5.29.15",
   basicConstraints: "2.5.29.19",
   crlDistributionPoints: "2.5.29.31",
+  crlNumber: "2.5.29.20",
   authorityKeyIdentifier: "2.5.29.35",
   amd: "1.3.6.1.4.1.3704.1",
 } as const;
@@ -196,7 +197,7 @@ async function keyIdentifier(spki: Uint8Array): Promise<Uint8Array> {
 }
 
 interface CertSpec {
-  serial: number;
+  serial: number | bigint;
   issuerCn: string;
   subjectCn: string;
   notBefore: Date;
@@ -212,7 +213,7 @@ async function buildCertificate(spec: CertSpec): Promise<Uint8Array> {
   const tbs = new asn1js.Sequence({
     value: [
       explicit(0, new asn1js.Integer({ value: 2 })),
-      new asn1js.Integer({ value: spec.serial }),
+      asn1js.Integer.fromBigInt(spec.serial),
       pssAlgorithm(spec.pssTrailerField),
       amdName(spec.issuerCn),
       new asn1js.Sequence({ value: [x509Time(spec.notBefore), x509Time(spec.notAfter)] }),
@@ -271,7 +272,7 @@ export interface SyntheticChip {
   /** The TCB the VEK was issued for, decoded per the product's layout. */
   reportedTcb: Tcb;
   vekPrivateKey: CryptoKey;
-  /** For signing further intermediates/VEKs (createVekFor) or a CRL. */
+  /** For signing further intermediates/VEKs (createVekFor) or a CRL (createCrl). */
   arkPrivateKey: CryptoKey;
   askPrivateKey: CryptoKey;
   /** VLEK chips: the csp_id extension value. */
@@ -283,6 +284,8 @@ export interface SyntheticChip {
 export interface ChipOptions {
   product?: Product;
   reportedTcb?: TcbInput;
+  /** The VEK's serial number; default 0, as in every real VCEK and VLEK (§4). */
+  vekSerial?: number | bigint;
   /** 64 bytes (Turin: only the first 8 may be non-zero); default random. */
   chipId?: Uint8Array;
   vekKind?: SignerKind;
@@ -293,6 +296,8 @@ export interface ChipOptions {
 
 export interface VekOptions {
   reportedTcb?: TcbInput;
+  /** Default 0 (§4); a distinct serial lets a CRL revoke this VEK alone. */
+  vekSerial?: number | bigint;
   chipId?: Uint8Array;
   vekValidity?: Validity;
 }
@@ -394,6 +399,7 @@ export async function createSyntheticChip(opts: ChipOptions = {}): Promise<Synth
     reportedTcb: tcbToRaw(opts.reportedTcb ?? DEFAULT_TCB[product], product),
     chipId: opts.chipId ? checkChipId(opts.chipId, product) : randomChipId(product),
     validity: opts.vekValidity,
+    serial: opts.vekSerial,
   });
 }
 
@@ -412,12 +418,13 @@ export async function createVekFor(chip: SyntheticChip, opts: VekOptions = {}): 
     reportedTcb: tcbToRaw(opts.reportedTcb ?? BigInt(`0x${chip.reportedTcb.raw}`), product),
     chipId,
     validity: opts.vekValidity,
+    serial: opts.vekSerial,
   });
 }
 
 async function mintVek(
   authority: Authority,
-  vek: { reportedTcb: bigint; chipId: Uint8Array; validity?: Validity },
+  vek: { reportedTcb: bigint; chipId: Uint8Array; validity?: Validity; serial?: number | bigint },
 ): Promise<SyntheticChip> {
   const { product, signer } = authority;
   const now = Date.now();
@@ -427,7 +434,7 @@ async function mintVek(
   ])) as CryptoKeyPair;
   const spki = new Uint8Array((await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer);
   const vekDer = await buildCertificate({
-    serial: 0,
+    serial: vek.serial ?? 0,
     issuerCn: intermediateCn(product, signer),
     subjectCn: signer === "VCEK" ? "SEV-VCEK" : "SEV-VLEK",
     notBefore: vek.validity?.notBefore ?? new Date(now - DAY_MS),
@@ -488,6 +495,48 @@ function amdExtensions(authority: Authority, reportedTcb: bigint, chipId: Uint8A
     exts.push(extension(`${OID.amd}.5`, der(new asn1js.IA5String({ value: authority.cspId! }))));
   }
   return exts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRL (§5)
+
+export interface CrlOptions {
+  /** Serial numbers listed as revoked; default none. */
+  revokedSerials?: (number | bigint)[];
+  /** Default now − 1 day. */
+  thisUpdate?: Date;
+  /** Default thisUpdate + 7 days; null leaves the (optional) field out. */
+  nextUpdate?: Date | null;
+  /** Default `ARK-<Product>`, the chip's ARK and so the issuer a verifier expects. */
+  issuerCn?: string;
+  /** Default the chip's ARK private key. */
+  signWith?: CryptoKey;
+}
+
+/** A DER X.509 v2 CRL as the ARK issues one: RSASSA-PSS SHA-384 / salt 48 and a CRL number extension. */
+export async function createCrl(chip: Pick<SyntheticChip, "product" | "arkPrivateKey">, opts: CrlOptions = {}): Promise<Uint8Array> {
+  const thisUpdate = opts.thisUpdate ?? new Date(Date.now() - DAY_MS);
+  const nextUpdate = opts.nextUpdate === undefined ? new Date(thisUpdate.getTime() + 7 * DAY_MS) : opts.nextUpdate;
+  const fields: asn1js.AsnType[] = [
+    new asn1js.Integer({ value: 1 }), // v2
+    pssAlgorithm(true),
+    amdName(opts.issuerCn ?? `ARK-${chip.product}`),
+    x509Time(thisUpdate),
+  ];
+  if (nextUpdate) fields.push(x509Time(nextUpdate));
+  const revoked = opts.revokedSerials ?? [];
+  if (revoked.length) {
+    const entry = (serial: number | bigint) => new asn1js.Sequence({ value: [asn1js.Integer.fromBigInt(serial), x509Time(thisUpdate)] });
+    fields.push(new asn1js.Sequence({ value: revoked.map(entry) }));
+  }
+  fields.push(explicit(0, new asn1js.Sequence({ value: [extension(OID.crlNumber, der(new asn1js.Integer({ value: 1 })))] })));
+  const tbsDer = der(new asn1js.Sequence({ value: fields }));
+  const signature = await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 48 }, opts.signWith ?? chip.arkPrivateKey, buf(tbsDer));
+  return der(
+    new asn1js.Sequence({
+      value: [asn1js.fromBER(buf(tbsDer)).result, pssAlgorithm(true), new asn1js.BitString({ valueHex: signature })],
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

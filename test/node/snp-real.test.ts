@@ -7,8 +7,10 @@ import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { codeOf } from "../helpers/verdict";
 import { fromHex, toHex } from "../../src/crypto/bytes";
+import { appraiseSnp } from "../../src/tee/snp/appraise";
 import { pemBlocks } from "../../src/crypto/pem";
 import { certificatesFrom, parseCertTable, CERT_TABLE_GUIDS } from "../../src/tee/snp/certtable";
+import { parseSnpPolicy } from "../../src/tee/snp/policy";
 import { decodeGuestPolicy, decodePlatformInfo, decodeTcb, parseReport, SIGNED_SIZE } from "../../src/tee/snp/report";
 import { PINNED_ARKS, trustAnchors } from "../../src/tee/snp/trust";
 import { PRODUCTS, VerificationError, type Product, type SignerKind, type VerifyOptions } from "../../src/tee/snp/types";
@@ -306,6 +308,75 @@ describe.skipIf(!HAVE_DATA)("real SNP reports: rejections", () => {
   it("a v3 Genoa report keeps its CPUID product whatever the hint", async () => {
     const [path, e] = find((x) => x.vek_product_line === "genoa" && x.version >= 3);
     expect((await verifySnpReport(reportBytes(path), { ...(await optionsFor(e)), productHint: "Milan" })).product).toBe("Genoa");
+  });
+});
+
+describe.skipIf(!HAVE_DATA)("real SNP reports: appraisal", () => {
+  const one = (pred: (e: Expected, path: string) => boolean) => verifiable.filter(([path, e]) => pred(e, path));
+
+  /** Verifies the report (VLEKs at VLEK_TIME unless `now` is given) and appraises it, expecting its own measurement and REPORT_DATA. */
+  async function appraise(path: string, e: Expected, policy: object, now?: Date) {
+    const v = await verifySnpReport(reportBytes(path), { ...(await optionsFor(e)), ...(now && { now }) });
+    const a = appraiseSnp(v, { measurement: fromHex(e.measurement), reportData: fromHex(e.report_data) }, parseSnpPolicy(JSON.stringify(policy)));
+    return { ...a, failing: a.rules.filter((r) => !r.ok) };
+  }
+
+  it("the go-sev-guest report with DEBUG set is refused by default and accepted with debug allowed", async () => {
+    const debug = one((e) => e.policy_decoded!.debug === true);
+    expect(debug.map(([p]) => p)).toEqual(["snp/milan-report-v2-gosevguest-attestation.bin"]);
+    const [path, e] = debug[0]!;
+    expect((await appraise(path, e, {})).failing).toEqual([{ rule: "guest_policy.debug", ok: false, expected: "clear", actual: "set" }]);
+    for (const policy of [{ allow_debug: true }, { guest_policy: { debug: "any" } }]) expect((await appraise(path, e, policy)).ok).toBe(true);
+  });
+
+  it("every other verifiable VMPL 0 report passes the default policy", async () => {
+    for (const [path, e] of one((x) => x.vmpl === 0 && !x.policy_decoded!.debug)) expect((await appraise(path, e, {})).failing, path).toEqual([]);
+  });
+
+  it("VMPL 1 reports are refused by default", async () => {
+    const vmpl1 = one((e) => e.vmpl === 1);
+    expect(vmpl1.length).toBeGreaterThan(0);
+    for (const [path, e] of vmpl1) expect((await appraise(path, e, {})).failing.map((r) => r.rule), path).toEqual(["vmpl"]);
+  });
+
+  it("the VLEK sample passes only with VLEK (and its VMPL) allowed, judged at a date its VLEK was valid", async () => {
+    const [path, e] = one((x) => x.signing_key === "VLEK")[0]!;
+    const policy = { vmpl: [e.vmpl] };
+    expect((await appraise(path, e, policy)).ok).toBe(true);
+    expect((await appraise(path, e, { ...policy, signers: ["VLEK"] })).ok).toBe(true);
+    expect((await appraise(path, e, { ...policy, signers: ["VCEK"] })).failing).toEqual([{ rule: "signer", ok: false, expected: "VCEK", actual: "VLEK" }]);
+    expect(await codeOf(appraise(path, e, policy, new Date()))).toMatch(/^cert-expired: VLEK certificate expired/);
+  });
+
+  const v5 = verifiable.filter(([, e]) => e.version === 5);
+  it("the v5 samples are Genoa and Turin", () => {
+    expect(v5.map(([, e]) => e.vek_product_line).sort()).toEqual(["genoa", "genoa", "turin"]);
+  });
+
+  it.each(v5)("%s passes its own TCB, firmware and mitigations as the floor and fails floor + 1 on each", async (path, e) => {
+    const t = e.reported_tcb;
+    const floor: Record<string, number> = { bootloader: t.bl, tee: t.tee, snp: t.snp, microcode: t.ucode, ...(t.fmc !== undefined && { fmc: t.fmc }) };
+    const current = BigInt(e.mit[1]!);
+    const setBits = [...Array(64).keys()].filter((b) => ((current >> BigInt(b)) & 1n) === 1n);
+    const own = { tcb: { reported: floor, launch: floor, committed: floor }, firmware: { min_version: e.fw, allow_provisional: false }, mitigation_vector: { current: setBits } };
+    expect((await appraise(path, e, own)).failing).toEqual([]);
+    expect(Object.keys(floor)).toHaveLength(e.vek_product_line === "turin" ? 5 : 4);
+    for (const [part, value] of Object.entries(floor)) {
+      const { failing } = await appraise(path, e, { tcb: { reported: { ...floor, [part]: value + 1 } } });
+      expect(failing).toEqual([{ rule: `tcb.reported.${part}`, ok: false, expected: `>= ${value + 1}`, actual: String(value) }]);
+    }
+    const [major, minor, build] = e.fw.split(".").map(Number) as [number, number, number];
+    const newer = `${major}.${minor}.${build + 1}`;
+    expect((await appraise(path, e, { firmware: { min_version: newer } })).failing).toEqual([{ rule: "firmware.min_version", ok: false, expected: `>= ${newer}`, actual: e.fw }]);
+    const unset = [...Array(64).keys()].find((b) => !setBits.includes(b))!;
+    expect((await appraise(path, e, { mitigation_vector: { current: [unset] } })).failing.map((r) => r.rule)).toEqual(["mitigation_vector.current"]);
+  });
+
+  it("the AWS report with CURRENT_TCB above COMMITTED_TCB is refused when provisional firmware is not allowed", async () => {
+    const [path, e] = one((x, p) => p.startsWith("aws/") && x.current_tcb !== x.committed_tcb)[0]!;
+    const { failing } = await appraise(path, e, { vmpl: [e.vmpl], firmware: { allow_provisional: false } });
+    expect(failing.map((r) => r.rule)).toEqual(["firmware.provisional"]);
+    expect(failing[0]!.actual).toBe(`current ${e.current_tcb.slice(2)} ${e.fw}, committed ${e.committed_tcb.slice(2)} ${e.committed_fw}`);
   });
 });
 

@@ -7,6 +7,7 @@ import { buf, fromHex, isAllZero, reversed, toHex } from "../../src/crypto/bytes
 import { pemBlocks } from "../../src/crypto/pem";
 import { kdsResponder } from "../helpers/kds-mock";
 import {
+  createCrl,
   createSyntheticChip,
   createVekFor,
   decodeTcb,
@@ -14,6 +15,7 @@ import {
   mutateReport,
   REPORT_OFFSETS,
   REPORT_SIZE,
+  SERIALS,
   SIGNED_LENGTH,
   type SyntheticChip,
 } from "../helpers/synthetic-amd";
@@ -23,8 +25,8 @@ const RSA_PSS = "1.2.840.113549.1.1.10";
 
 const parse = (der: Uint8Array) => pkijs.Certificate.fromBER(buf(der));
 
-/** Verifies `cert` under `issuer` by hand: RSA-PSS SHA-384 salt 48 over the original TBS bytes. */
-async function pssVerifies(cert: pkijs.Certificate, issuer: pkijs.Certificate): Promise<boolean> {
+/** Verifies a certificate or CRL under `issuer` by hand: RSA-PSS SHA-384 salt 48 over the original TBS bytes. */
+async function pssVerifies(cert: pkijs.Certificate | pkijs.CertificateRevocationList, issuer: pkijs.Certificate): Promise<boolean> {
   const key = await crypto.subtle.importKey(
     "spki",
     buf(new Uint8Array(issuer.subjectPublicKeyInfo.toSchema().toBER(false))),
@@ -316,6 +318,50 @@ describe("createVekFor", () => {
     // A report of the original chip does not verify with the sibling's VEK.
     const report = await chip.report();
     expect(await reportSignatureVerifies(report, otherChip.vekDer)).toBe(false);
+  });
+});
+
+describe("VEK serial numbers", () => {
+  it("are 0 by default, as AMD issues them, and settable for CRL tests", async () => {
+    const chip = await createSyntheticChip();
+    expect(toHex(new Uint8Array(parse(chip.vekDer).serialNumber.valueBlock.valueHexView))).toBe("00");
+    const sibling = await createVekFor(chip, { vekSerial: 0x1234n });
+    expect(toHex(new Uint8Array(parse(sibling.vekDer).serialNumber.valueBlock.valueHexView))).toBe("1234");
+    expect(toHex(new Uint8Array(parse(chip.askDer).serialNumber.valueBlock.valueHexView))).toBe(SERIALS.Milan.ask.toString(16).padStart(6, "0"));
+  });
+});
+
+describe("createCrl", () => {
+  let chip: SyntheticChip;
+  let ark: pkijs.Certificate;
+  beforeAll(async () => {
+    chip = await createSyntheticChip({ product: "Genoa" });
+    ark = parse(chip.arkDer);
+  });
+  const parseCrl = (der: Uint8Array) => pkijs.CertificateRevocationList.fromBER(buf(der));
+  const serials = (crl: pkijs.CertificateRevocationList) =>
+    (crl.revokedCertificates ?? []).map((e) => BigInt(`0x${toHex(new Uint8Array(e.userCertificate.valueBlock.valueHexView))}`));
+
+  it("issues a v2 CRL by the ARK's exact name, RSA-PSS signed, listing the revoked serials", async () => {
+    const thisUpdate = new Date("2026-11-01T00:00:00Z");
+    const crl = parseCrl(await createCrl(chip, { revokedSerials: [SERIALS.Genoa.ask, 0x1234n], thisUpdate }));
+    expect(crl.version).toBe(1);
+    expect(toHex(new Uint8Array(crl.issuer.toSchema().toBER(false)))).toBe(toHex(new Uint8Array(ark.subject.toSchema().toBER(false))));
+    expect(pssParams(crl.signatureAlgorithm)).toEqual([...PSS_NO_TRAILER, [3, "020101"]]);
+    expect(await pssVerifies(crl, ark)).toBe(true);
+    expect(await pssVerifies(crl, parse(chip.askDer))).toBe(false);
+    expect(serials(crl)).toEqual([BigInt(SERIALS.Genoa.ask), 0x1234n]);
+    expect(crl.thisUpdate.value.toISOString()).toBe(thisUpdate.toISOString());
+    expect(crl.nextUpdate?.value.toISOString()).toBe("2026-11-08T00:00:00.000Z");
+    expect(crl.crlExtensions?.extensions.map((e) => e.extnID)).toEqual(["2.5.29.20"]);
+  });
+
+  it("leaves out nextUpdate and the revoked list on request and signs with another key or name", async () => {
+    const crl = parseCrl(await createCrl(chip, { nextUpdate: null, issuerCn: "SEV-Genoa", signWith: chip.askPrivateKey }));
+    expect(crl.nextUpdate).toBeUndefined();
+    expect(crl.revokedCertificates).toBeUndefined();
+    expect(cn(crl.issuer)).toBe("SEV-Genoa");
+    expect(await pssVerifies(crl, parse(chip.askDer))).toBe(true);
   });
 });
 

@@ -1,54 +1,172 @@
-// Appraisal of a verified SNP report against what the workload's owner expects. A list of named rules
-// so that a fuller policy language can add rules without changing the shape of the verdict.
+// Appraisal of a verified SNP report against the workload owner's expectations and SNP policy
+// (policy.ts). Every applicable rule is evaluated and reported with a stable dotted name and what was
+// expected and seen, so a refusal says exactly which rule failed and why.
 
 import { equalBytes, toHex } from "../../crypto/bytes";
-import { VerificationError, type RuleResult, type VerifiedReport } from "./types";
+import { versionParts, type BitRule, type SnpPolicy } from "./policy";
+import { PRODUCTS, VerificationError, type FirmwareVersion, type GuestPolicy, type PlatformInfo, type RuleResult, type Tcb, type VerifiedReport } from "./types";
 
-export interface SnpPolicy {
-  allowDebug: boolean;
-  allowedVmpls: number[];
+/** What the caller expects beyond the policy. null (the offline CLI only): no expectation, the rule is reported unchecked. */
+export interface Expectations {
+  /** The workload's registered launch_measurement (policy `measurements` adds further allowed ones). */
+  measurement: Uint8Array | null;
+  /** The exact 64-byte REPORT_DATA the session binds to. */
+  reportData: Uint8Array | null;
 }
+
+export interface Appraisal {
+  /** Every rule passed (unchecked ones count as passed: they had nothing to compare with). */
+  ok: boolean;
+  rules: RuleResult[];
+  /** The policy the rules came from, defaults filled in. */
+  policy: SnpPolicy;
+}
+
+/** The boolean fields of a decoded structure. */
+type Flag<T> = { [K in keyof T]: T[K] extends boolean ? K : never }[keyof T];
+
+type GuestBit = Exclude<keyof SnpPolicy["guest_policy"], "min_abi">;
+const GUEST_BITS: Record<GuestBit, Flag<GuestPolicy>> = {
+  debug: "debug",
+  migrate_ma: "migrateMa",
+  smt: "smt",
+  single_socket: "singleSocket",
+  cxl_allow: "cxlAllow",
+  mem_aes_256_xts: "memAes256Xts",
+  rapl_dis: "raplDis",
+  ciphertext_hiding: "ciphertextHiding",
+  page_swap_disable: "pageSwapDisable",
+};
+
+const PLATFORM_BITS: Record<keyof SnpPolicy["platform"], Flag<PlatformInfo>> = {
+  smt_enabled: "smtEnabled",
+  tsme_enabled: "tsmeEnabled",
+  ecc_enabled: "eccEnabled",
+  rapl_disabled: "raplDisabled",
+  ciphertext_hiding_enabled: "ciphertextHidingEnabled",
+  alias_check_complete: "aliasCheckComplete",
+  tio_enabled: "tioEnabled",
+};
+
+const TCB_PARTS = ["bootloader", "tee", "snp", "microcode", "fmc"] as const;
+
+const BIT_EXPECTED: Record<BitRule, string> = { required: "set", forbidden: "clear", any: "any" };
+
+/** An allow-list as a short human string: up to three values, then a count. */
+function oneOf(values: readonly (string | number)[]): string {
+  const shown = values.slice(0, 3).join(" or ");
+  return values.length > 3 ? `${shown} or ${values.length - 3} more` : shown;
+}
+
+const fw = (v: FirmwareVersion) => `${v.major}.${v.minor}.${v.build}`;
+
+/** a ≥ b, comparing version parts in order. */
+function atLeast(a: number[], b: number[]): boolean {
+  for (let i = 0; i < b.length; i++) if (a[i]! !== b[i]!) return a[i]! > b[i]!;
+  return true;
+}
+
+export function appraiseSnp(v: VerifiedReport, expect: Expectations, policy: SnpPolicy): Appraisal {
+  const r = v.report;
+  const rules: RuleResult[] = [];
+  const add = (rule: string, ok: boolean, expected: string, actual: string) => rules.push({ rule, ok, expected, actual });
+  const unchecked = (rule: string, actual: string) => rules.push({ rule, ok: true, expected: "not checked", actual, checked: false });
+  const allowed = (rule: string, values: readonly string[], actual: string) => add(rule, values.includes(actual), oneOf(values), actual);
+  const bit = (rule: string, want: BitRule, actual: boolean) =>
+    add(rule, want === "any" || (want === "required") === actual, BIT_EXPECTED[want], actual ? "set" : "clear");
+
+  // Expectations first: a stale nonce or a wrong image is the likeliest refusal.
+  const reportData = toHex(r.reportData);
+  if (expect.reportData) add("report_data", equalBytes(expect.reportData, r.reportData), toHex(expect.reportData), reportData);
+  else unchecked("report_data", reportData);
+  const measurements = [...(expect.measurement ? [toHex(expect.measurement)] : []), ...policy.measurements];
+  if (measurements.length) allowed("measurement", measurements, toHex(r.measurement));
+  else unchecked("measurement", toHex(r.measurement));
+
+  if (policy.products.length < PRODUCTS.length) allowed("product", policy.products, v.product);
+  if (policy.min_report_version > 2) add("report_version", r.version >= policy.min_report_version, `>= ${policy.min_report_version}`, String(r.version));
+  allowed("signer", policy.signers, v.signer);
+  add("vmpl", policy.vmpl.includes(r.vmpl), oneOf(policy.vmpl), String(r.vmpl));
+
+  for (const [key, field] of Object.entries(GUEST_BITS) as [GuestBit, Flag<GuestPolicy>][]) {
+    const want = policy.guest_policy[key];
+    if (want !== "any" || key === "debug") bit(`guest_policy.${key}`, want, v.guestPolicy[field]);
+  }
+  const minAbi = policy.guest_policy.min_abi;
+  if (minAbi !== undefined) {
+    const { abiMajor, abiMinor } = v.guestPolicy;
+    add("guest_policy.min_abi", atLeast([abiMajor, abiMinor], versionParts(minAbi, 2)!), `>= ${minAbi}`, `${abiMajor}.${abiMinor}`);
+  }
+  for (const [key, field] of Object.entries(PLATFORM_BITS) as [keyof SnpPolicy["platform"], Flag<PlatformInfo>][]) {
+    const want = policy.platform[key];
+    if (want !== "any") bit(`platform.${key}`, want, v.platformInfo[field]);
+  }
+
+  const tcbs: Record<keyof SnpPolicy["tcb"], Tcb> = { reported: v.reportedTcb, launch: v.launchTcb, committed: v.committedTcb };
+  for (const [which, tcb] of Object.entries(tcbs) as [keyof SnpPolicy["tcb"], Tcb][]) {
+    const floor = policy.tcb[which];
+    if (!floor) continue;
+    for (const part of TCB_PARTS) {
+      const min = floor[part];
+      const got = tcb[part];
+      // fmc floors do not apply to Milan/Genoa, whose TCB has no FMC (got is undefined).
+      if (min !== undefined && got !== undefined) add(`tcb.${which}.${part}`, got >= min, `>= ${min}`, String(got));
+    }
+  }
+  const minFw = policy.firmware.min_version;
+  if (minFw !== undefined) {
+    const cur = r.currentVersion;
+    add("firmware.min_version", atLeast([cur.major, cur.minor, cur.build], versionParts(minFw, 3)!), `>= ${minFw}`, fw(cur));
+  }
+  if (!policy.firmware.allow_provisional) {
+    const same = r.currentTcb === r.committedTcb && fw(r.currentVersion) === fw(r.committedVersion);
+    add("firmware.provisional", same, "current = committed", `current ${v.currentTcb.raw} ${fw(r.currentVersion)}, committed ${v.committedTcb.raw} ${fw(r.committedVersion)}`);
+  }
+
+  const exact: [string, string | undefined, Uint8Array][] = [
+    ["host_data", policy.host_data, r.hostData],
+    ["report_id_ma", policy.report_id_ma, r.reportIdMa],
+    ["family_id", policy.family_id, r.familyId],
+    ["image_id", policy.image_id, r.imageId],
+  ];
+  for (const [rule, want, got] of exact) if (want !== undefined) allowed(rule, [want], toHex(got));
+  const lists: [string, string[] | undefined, Uint8Array][] = [
+    ["id_key_digest", policy.id_key_digests, r.idKeyDigest],
+    ["author_key_digest", policy.author_key_digests, r.authorKeyDigest],
+    ["chip_id", policy.chip_ids, r.chipId],
+  ];
+  for (const [rule, want, got] of lists) if (want !== undefined) allowed(rule, want, toHex(got));
+  if (policy.min_guest_svn !== undefined) add("guest_svn", r.guestSvn >= policy.min_guest_svn, `>= ${policy.min_guest_svn}`, String(r.guestSvn));
+
+  const vectors = { current: r.currentMitVector, launch: r.launchMitVector };
+  for (const [which, vector] of Object.entries(vectors) as ["current" | "launch", bigint | undefined][]) {
+    const bits = policy.mitigation_vector[which];
+    if (!bits?.length) continue;
+    const expected = `bits ${bits.join(",")} set`;
+    if (vector === undefined) add(`mitigation_vector.${which}`, false, expected, `none: a v${r.version} report has no mitigation vectors`);
+    else add(`mitigation_vector.${which}`, bits.every((b) => ((vector >> BigInt(b)) & 1n) === 1n), expected, `0x${vector.toString(16)}`);
+  }
+
+  return { ok: rules.every((x) => x.ok), rules, policy };
+}
+
+const MESSAGE_BYTES = 180;
 
 /**
- * The SNP policy from a workload's tee_config. Anything that is not a JSON object (reference-kbs
- * stores free text there) gives the strict default; only `"allow_debug": true` relaxes it.
+ * The refusal message for a failing rule, at most 180 bytes: a C client copies error bodies into a
+ * 200-byte buffer. Long hex keeps a recognisable 16-digit prefix.
  */
-export function parseSnpTeeConfig(teeConfig: string): SnpPolicy {
-  let allowDebug = false;
-  try {
-    const config: unknown = JSON.parse(teeConfig);
-    allowDebug = typeof config === "object" && config !== null && (config as { allow_debug?: unknown }).allow_debug === true;
-  } catch {
-    // Not JSON: the strict default.
-  }
-  return { allowDebug, allowedVmpls: [0] };
-}
-
-function bytesRule(rule: string, expected: Uint8Array, actual: Uint8Array): RuleResult {
-  // equalBytes runs in constant time for equal lengths, so the comparison does not leak the expected value.
-  return { rule, ok: equalBytes(expected, actual), expected: toHex(expected), actual: toHex(actual) };
-}
-
-export function appraiseSnp(v: VerifiedReport, expect: { measurement: Uint8Array; reportData: Uint8Array }, policy: SnpPolicy): RuleResult[] {
-  const debug = v.guestPolicy.debug;
-  return [
-    bytesRule("report_data", expect.reportData, v.report.reportData),
-    bytesRule("measurement", expect.measurement, v.report.measurement),
-    { rule: "debug", ok: policy.allowDebug || !debug, expected: policy.allowDebug ? "allowed" : "false", actual: String(debug) },
-    { rule: "vmpl", ok: policy.allowedVmpls.includes(v.report.vmpl), expected: policy.allowedVmpls.join(","), actual: String(v.report.vmpl) },
-  ];
-}
-
-/** Long hex would overflow small client error buffers (a C client keeps 200 bytes): keep a recognisable prefix. */
-function short(value: string): string {
-  return value.length > 24 ? `${value.slice(0, 16)}…` : value;
+function refusal({ rule, expected, actual }: RuleResult): string {
+  const shortHex = (s: string) => s.replace(/[0-9a-f]{25,}/g, (h) => `${h.slice(0, 16)}…`);
+  const message = `${rule}: expected ${shortHex(expected)}, got ${shortHex(actual)}`;
+  const bytes = new TextEncoder().encode(message);
+  if (bytes.length <= MESSAGE_BYTES) return message;
+  // Cut to leave room for "…" (3 bytes); a character split by the cut decodes as U+FFFD and is dropped.
+  return `${new TextDecoder().decode(bytes.subarray(0, MESSAGE_BYTES - 3)).replace(/\uFFFD$/, "")}…`;
 }
 
 /** Throws VerificationError("policy") naming the first failing rule; all failing rules travel in `extra.rules`. */
-export function assertAppraised(results: RuleResult[]): void {
-  const failing = results.filter((r) => !r.ok);
-  const first = failing[0];
-  if (first) {
-    throw new VerificationError("policy", `${first.rule}: expected ${short(first.expected)}, got ${short(first.actual)}`, { rules: failing });
-  }
+export function assertAppraised(appraisal: Appraisal): void {
+  const failing = appraisal.rules.filter((r) => !r.ok);
+  if (failing.length) throw new VerificationError("policy", refusal(failing[0]!), { rules: failing });
 }

@@ -1,3 +1,5 @@
+import { toHex } from "../../crypto/bytes";
+
 /**
  * A Map with a size bound that forgets the least recently used entry first. The verifier keeps its
  * per-isolate caches in these so that a stream of distinct (genuine) certificates cannot grow memory
@@ -27,4 +29,13 @@ export class BoundedMap<K, V> {
   clear(): void {
     this.map.clear();
   }
+}
+
+/**
+ * Cache key for a signed DER object (VEK, CRL): its length and signature tail, unique per issuance.
+ * Entries are confirmed byte for byte on a hit, so the warm path costs neither a digest (a thread-pool
+ * round trip in Node) nor a hex encoding of the whole object.
+ */
+export function derKey(der: Uint8Array): string {
+  return `${der.length}:${toHex(der.subarray(-96))}`;
 }

@@ -1,8 +1,10 @@
 // Public API of the pure SEV-SNP verifier.
 
 export * from "./types";
-export { appraiseSnp, assertAppraised, parseSnpTeeConfig, type SnpPolicy } from "./appraise";
+export { appraiseSnp, assertAppraised, type Appraisal, type Expectations } from "./appraise";
 export { CERT_TABLE_GUIDS, certificatesFrom, parseCertTable, type CertTableEntry } from "./certtable";
+export { parseCrl, verifyCrl, type Crl } from "./crl";
+export { parseSnpPolicy, PolicyError, type BitRule, type SnpPolicy } from "./policy";
 export {
   decodeGuestPolicy,
   decodePlatformInfo,

@@ -101,14 +101,20 @@ export type VerificationErrorCode =
   | "vek-mismatch" // VEK TCB extensions != REPORTED_TCB, hwID != CHIP_ID, or wrong signer kind / product
   | "signature-invalid" // the report signature does not verify with the VEK
   | "certs-unavailable" // the certificate provider (e.g. AMD KDS) is unreachable: retry later
+  | "cert-revoked" // AMD's CRL lists the ASK/ASVK or the VEK
+  | "crl-invalid" // a CRL is malformed, not issued by the chain's ARK, or its signature does not verify
+  | "crl-unavailable" // strict revocation: no CRL, or only one past its nextUpdate (transient: retry later)
   | "policy"; // an appraisal rule failed
 
 /** One appraisal rule's verdict, with what was expected and what the report showed (hex or text). */
 export interface RuleResult {
+  /** Stable dotted name, e.g. "measurement", "guest_policy.debug", "tcb.reported.microcode". */
   rule: string;
   ok: boolean;
   expected: string;
   actual: string;
+  /** Present (false) only when the caller had no expectation to compare with: the rule neither passed nor failed. */
+  checked?: false;
 }
 
 export class VerificationError extends Error {
@@ -156,6 +162,51 @@ export interface TrustAnchors {
   extra: ReadonlySet<string>;
 }
 
+/** Where the verifier gets AMD's CRLs (D1 cache + KDS `/{vcek|vlek}/v1/{product}/crl` in the Worker, a file in the CLI). */
+export interface CrlSource {
+  /**
+   * The DER CRL AMD's ARK issues for this product's VCEK or VLEK side, or undefined when none is at
+   * hand. A stale CRL is better than none: the verifier judges its nextUpdate. Throwing counts as
+   * unavailable. The bytes need not be trusted: the verifier checks them under the chain's ARK.
+   */
+  crl(product: Product, signer: SignerKind): Promise<Uint8Array | undefined>;
+  /** Called when CRL bytes verified under a trusted ARK for the first time in this isolate (the Worker caches exactly these). */
+  verified?(crl: VerifiedCrl): Promise<void> | void;
+}
+
+export interface VerifiedCrl {
+  product: Product;
+  signer: SignerKind;
+  /** SHA-256 (hex) of the ARK that issued it: the Worker caches only AMD's (pinned) lists. */
+  arkFingerprint: string;
+  der: Uint8Array;
+  thisUpdate: Date;
+  /** Absent when the CRL names none (it is then treated as stale). */
+  nextUpdate?: Date;
+}
+
+export interface RevocationOptions {
+  source: CrlSource;
+  /**
+   * What a missing or stale CRL (nextUpdate passed) means. "strict": refuse with crl-unavailable.
+   * "best-effort": accept and record the gap in VerifiedReport.revocation. In both modes a revoked
+   * certificate is refused (cert-revoked) and a CRL that does not verify is refused (crl-invalid).
+   */
+  mode: "strict" | "best-effort";
+}
+
+export type RevocationStatus =
+  | "checked" // a current CRL verified under the ARK and lists neither the intermediate nor the VEK
+  | "not-checked" // no revocation source configured
+  | "unavailable" // best-effort: no CRL could be had
+  | "stale"; // best-effort: the CRL verified and lists neither, but its nextUpdate has passed (or it has none)
+
+export interface Revocation {
+  status: RevocationStatus;
+  /** One human sentence, e.g. "CRL of 2026-11-01T00:00:00.000Z, next update 2026-12-01T00:00:00.000Z". */
+  detail: string;
+}
+
 export interface VerifyOptions {
   trust: TrustAnchors;
   /** Product hint for v2 reports (the legacy `gen` field or the CLI's --product). v3+ reports use CPUID. */
@@ -163,8 +214,10 @@ export interface VerifyOptions {
   /** DER certificates supplied with the evidence (any of VEK, ASK, ASVK, ARK; any order). */
   certificates?: Uint8Array[];
   provider?: CertificateProvider;
-  /** Time at which certificate validity is judged (default: now). */
+  /** Time at which certificate validity and CRL freshness are judged (default: now). */
   now?: Date;
+  /** Revocation checking against AMD's CRLs; without it VerifiedReport.revocation is "not-checked". */
+  revocation?: RevocationOptions;
 }
 
 /** The outcome of cryptographic verification: everything in the report is now AMD-attested. */
@@ -180,4 +233,5 @@ export interface VerifiedReport {
   platformInfo: PlatformInfo;
   /** SHA-256 (hex) of the VEK certificate DER used. */
   vekFingerprint: string;
+  revocation: Revocation;
 }

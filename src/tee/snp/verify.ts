@@ -1,17 +1,19 @@
 // Cryptographic verification of an SNP report: report → VEK → ASK/ASVK → pinned ARK, the VEK bound to
-// the report, and the report signature (order per amd-verification.md §6).
+// the report, the report signature, then (when configured) AMD's CRL (order per amd-verification.md §6).
 //
 // Performance: an isolate serves many reports from few chips, so whatever verified is remembered per
 // isolate (bounded). A warm verification re-checks trust, dates and the cheap bindings and then costs
-// one ECDSA P-384 verification; nothing is parsed and no RSA operation runs.
+// one ECDSA P-384 verification (plus a cache lookup for a CRL); nothing is parsed and no RSA operation runs.
 
 import { buf, equalBytes, isAllZero, toHex } from "../../crypto/bytes";
-import { BoundedMap } from "./cache";
+import { BoundedMap, derKey } from "./cache";
+import { clearCrlCache, verifiedCrl } from "./crl";
 import { decodeGuestPolicy, decodePlatformInfo, decodeTcb, parseReport, productFromCpuid, SIGNED_SIZE, tcbSpls } from "./report";
 import {
   PRODUCTS,
   VerificationError,
   type Product,
+  type Revocation,
   type SignerKind,
   type SnpReport,
   type TrustAnchors,
@@ -36,7 +38,7 @@ interface Validity {
 /** An ASK/ASVK whose signature by an ARK verified (the ARK's self-signature too). Trust in the ARK is re-checked per use. */
 interface VerifiedIntermediate {
   cert: Certificate;
-  arkDer: Uint8Array;
+  ark: Certificate;
   arkFp: string;
   validity: Validity[];
 }
@@ -45,6 +47,7 @@ interface VerifiedIntermediate {
 interface VerifiedVek {
   fp: string;
   der: Uint8Array;
+  serial: bigint;
   /** From the subject CN; undefined for a certificate that is neither SEV-VCEK nor SEV-VLEK. */
   signer?: SignerKind;
   key: CryptoKey;
@@ -57,13 +60,8 @@ interface VerifiedVek {
 // Per-isolate caches. Only verified things enter them.
 /** By SHA-256 of the intermediate DER. */
 const intermediates = new BoundedMap<string, VerifiedIntermediate>(CACHE_SIZE);
-/**
- * By the VEK DER: keyed by its length and signature tail (unique per issuance) and confirmed byte for
- * byte on a hit, so the warm path costs neither a digest (a thread-pool round trip in Node) nor a hex
- * encoding of whole certificates.
- */
+/** By the VEK DER (derKey), confirmed byte for byte on a hit. */
 const veksByDer = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
-const derKey = (der: Uint8Array) => `${der.length}:${toHex(der.subarray(-96))}`;
 function knownVek(der: Uint8Array): VerifiedVek | undefined {
   const entry = veksByDer.get(derKey(der));
   return entry && equalBytes(entry.der, der) ? entry : undefined;
@@ -74,6 +72,7 @@ const veksByTcb = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
 /** Empties the per-isolate caches (benchmarks and tests measure the cold path with it). */
 export function clearVerifierCaches(): void {
   clearKeyCache();
+  clearCrlCache();
   intermediates.clear();
   veksByDer.clear();
   veksByTcb.clear();
@@ -230,6 +229,7 @@ async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedR
   if (problem) throw problem;
   const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, entry.key, buf(report.signature), buf(report.bytes.subarray(0, SIGNED_SIZE)));
   if (!ok) throw new VerificationError("signature-invalid", `the report signature does not verify with the ${signer}`);
+  const revocation = await checkRevocation(ctx, product, entry);
 
   const reportedTcb = decodeTcb(report.reportedTcb, product);
   const maskedChip = isAllZero(report.chipId);
@@ -238,7 +238,7 @@ async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedR
     const chain: VerifiedChain = {
       product,
       signer,
-      ark: entry.intermediate.arkDer,
+      ark: entry.intermediate.ark.der,
       intermediate: entry.intermediate.cert.der,
       vek: entry.der,
       reportedTcb,
@@ -259,7 +259,49 @@ async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedR
     guestPolicy: decodeGuestPolicy(report.policy),
     platformInfo: decodePlatformInfo(report.platformInfo),
     vekFingerprint: entry.fp,
+    revocation,
   };
+}
+
+/**
+ * AMD's CRL for this chain (amd-verification.md §5): a revoked intermediate or VEK is refused in any
+ * mode, as is a CRL the chain's ARK did not sign; a missing or stale CRL is refused only in strict mode.
+ */
+async function checkRevocation(ctx: Context, product: Product, entry: VerifiedVek): Promise<Revocation> {
+  const options = ctx.opts.revocation;
+  if (!options) return { status: "not-checked", detail: "no revocation source configured" };
+  const { signer, now } = ctx;
+  const what = `${product} ${signer} CRL`;
+  const gap = (status: "unavailable" | "stale", detail: string): Revocation => {
+    if (options.mode === "strict") throw new VerificationError("crl-unavailable", `${detail}; retry later`);
+    return { status, detail };
+  };
+  let der: Uint8Array | undefined;
+  try {
+    der = await options.source.crl(product, signer);
+  } catch {
+    // A failing source is no different from one without a CRL.
+  }
+  if (!der) return gap("unavailable", `no ${what} available`);
+  const { intermediate } = entry;
+  const verified = await verifiedCrl(der, intermediate.ark, intermediate.arkFp);
+  if (!verified) return gap("unavailable", `the ${what} at hand is not issued by this chain's ARK`);
+  const { crl, fresh } = verified;
+  if (fresh && options.source.verified) {
+    const { arkFp } = intermediate;
+    await options.source.verified({ product, signer, arkFingerprint: arkFp, der: crl.der, thisUpdate: crl.thisUpdate, ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate }) });
+  }
+  const revoked: [string, bigint][] = [
+    [INTERMEDIATE_NAME[signer], intermediate.cert.serial],
+    [signer, entry.serial],
+  ];
+  for (const [name, serial] of revoked) {
+    if (crl.revoked.has(serial)) throw new VerificationError("cert-revoked", `the ${name} (serial 0x${serial.toString(16)}) is revoked by the ${what} of ${crl.thisUpdate.toISOString()}`);
+  }
+  if (!crl.nextUpdate) return gap("stale", `the ${what} names no next update`);
+  const next = crl.nextUpdate.toISOString();
+  if (now > crl.nextUpdate) return gap("stale", `the ${what} is stale: its next update was due ${next}`);
+  return { status: "checked", detail: `${what} of ${crl.thisUpdate.toISOString()}, next update ${next}` };
 }
 
 function checkTrust(trust: TrustAnchors, arkFp: string, product: Product): void {
@@ -322,6 +364,7 @@ async function verifyChain(ctx: Context, product: Product, vek: Certificate): Pr
   const entry: VerifiedVek = {
     fp: await fingerprint(vek.der),
     der: vek.der,
+    serial: vek.serial,
     key: await importVekKey(vek.spki),
     amd: vek.amd,
     issuerCn: vek.issuerCn,
@@ -352,7 +395,7 @@ async function verifiedIntermediate(ctx: Context, product: Product, inter: Certi
   }
   const entry: VerifiedIntermediate = {
     cert: inter,
-    arkDer: ark.der,
+    ark,
     arkFp,
     validity: [
       { name: "ARK", notBefore: ark.notBefore, notAfter: ark.notAfter },

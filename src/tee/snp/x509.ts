@@ -3,19 +3,16 @@
 // shapes AMD issues (amd-verification.md §4–§5) and says precisely what else it saw.
 
 import * as asn1js from "asn1js";
-import { buf, equalBytes, sha256, toHex } from "../../crypto/bytes";
+import { buf, sha256, toHex } from "../../crypto/bytes";
 import { BoundedMap } from "./cache";
+import { bitString, checkSignatureAlgorithms, commonName, decode, explicit, fail, integer, isContext, isInteger, oid, raw, readAs, seq, time, type Node } from "./der";
 import type { SplName, SplValues } from "./report";
 import { VerificationError } from "./types";
 
 const OID = {
-  rsassaPss: "1.2.840.113549.1.1.10",
-  mgf1: "1.2.840.113549.1.1.8",
-  sha384: "2.16.840.1.101.3.4.2.2",
   rsaEncryption: "1.2.840.113549.1.1.1",
   ecPublicKey: "1.2.840.10045.2.1",
   secp384r1: "1.3.132.0.34",
-  commonName: "2.5.4.3",
   amd: "1.3.6.1.4.1.3704.1.",
 } as const;
 
@@ -65,118 +62,6 @@ export interface Certificate {
   amd: AmdExtensions;
 }
 
-type Node = asn1js.BaseBlock;
-
-function malformed(what: string): never {
-  throw new VerificationError("cert-malformed", `certificate: ${what}`);
-}
-
-/** Decodes one complete DER element; trailing bytes or decode errors are malformed input. */
-function decode(bytes: Uint8Array, what: string): Node {
-  // parseEmbedded: false keeps asn1js from guessing at OCTET/BIT STRING contents (a random hwID can look like BER).
-  const { offset, result } = asn1js.fromBER(buf(bytes), { parseEmbedded: false, copyInput: false });
-  if (offset !== bytes.length || result.error) malformed(`${what} is not a single DER element`);
-  return result;
-}
-
-function seq(n: Node | undefined, what: string, min = 0): Node[] {
-  if (!(n instanceof asn1js.Sequence) || n.valueBlock.value.length < min) malformed(`${what} is not a SEQUENCE of ${min}+ elements`);
-  return n.valueBlock.value;
-}
-
-/** Encoded bytes of an element, header included, as they appear in the input. */
-function raw(n: Node): Uint8Array {
-  return n.valueBeforeDecodeView.slice();
-}
-
-function oid(n: Node | undefined, what: string): string {
-  if (!(n instanceof asn1js.ObjectIdentifier)) malformed(`${what} is not an OID`);
-  return n.getValue();
-}
-
-function integer(n: Node | undefined, what: string): bigint {
-  if (!(n instanceof asn1js.Integer)) malformed(`${what} is not an INTEGER`);
-  return n.toBigInt();
-}
-
-function text(n: Node | undefined, what: string): string {
-  // Every asn1js string type (UTF8String, PrintableString, IA5String, …) keeps its text in valueBlock.value.
-  const value: unknown = (n?.valueBlock as { value?: unknown } | undefined)?.value;
-  if (typeof value !== "string") malformed(`${what} is not a string`);
-  return value;
-}
-
-function time(n: Node | undefined, what: string): Date {
-  // GeneralizedTime extends UTCTime in asn1js; both are allowed by RFC 5280.
-  if (!(n instanceof asn1js.UTCTime)) malformed(`${what} is not a UTCTime or GeneralizedTime`);
-  return n.toDate();
-}
-
-function isContext(n: Node | undefined, tag: number): n is asn1js.Constructed {
-  return n instanceof asn1js.Constructed && n.idBlock.tagClass === 3 && n.idBlock.tagNumber === tag;
-}
-
-function explicit(n: asn1js.Constructed, what: string): Node {
-  const inner = n.valueBlock.value;
-  if (inner.length !== 1) malformed(`${what} must hold one element`);
-  return inner[0]!;
-}
-
-function bitString(n: Node | undefined, what: string): Uint8Array {
-  if (!(n instanceof asn1js.BitString) || n.valueBlock.unusedBits !== 0) malformed(`${what} is not a whole-byte BIT STRING`);
-  return n.valueBlock.valueHexView.slice();
-}
-
-/** AlgorithmIdentifier { algorithm, parameters ABSENT or NULL } naming SHA-384. */
-function isSha384(n: Node | undefined): boolean {
-  if (!(n instanceof asn1js.Sequence)) return false;
-  const [alg, params, ...rest] = n.valueBlock.value;
-  return rest.length === 0 && alg instanceof asn1js.ObjectIdentifier && alg.getValue() === OID.sha384 && (params === undefined || params instanceof asn1js.Null);
-}
-
-function isInteger(n: Node | undefined, value: bigint): boolean {
-  return n instanceof asn1js.Integer && n.toBigInt() === value;
-}
-
-/**
- * AMD signs every certificate with RSASSA-PSS SHA-384 / MGF1-SHA-384 / salt 48; ARK and ASK spell out
- * trailerField 1, some VCEKs omit it (DEFAULT 1). Other parameters would make WebCrypto answer a quiet
- * "false" (or, absent, mean SHA-1/salt 20), so they are rejected up front with a clear reason.
- */
-function checkPssAlgorithm(n: Node): void {
-  const [alg, params] = seq(n, "signatureAlgorithm", 1);
-  const id = oid(alg, "signature algorithm");
-  if (id !== OID.rsassaPss) malformed(`signature algorithm ${id} is not RSASSA-PSS`);
-  const fields: (Node | undefined)[] = [];
-  for (const f of seq(params, "RSASSA-PSS parameters")) {
-    const tag = f.idBlock.tagNumber;
-    if (!isContext(f, tag) || tag > 3 || fields[tag]) malformed("RSASSA-PSS parameters are not distinct [0]..[3] fields");
-    fields[tag] = explicit(f, "RSASSA-PSS parameter");
-  }
-  const [hash, mgf, salt, trailer] = fields;
-  const [mgfOid, mgfHash] = mgf instanceof asn1js.Sequence ? mgf.valueBlock.value : [];
-  const ok =
-    isSha384(hash) &&
-    mgfOid instanceof asn1js.ObjectIdentifier &&
-    mgfOid.getValue() === OID.mgf1 &&
-    isSha384(mgfHash) &&
-    isInteger(salt, 48n) &&
-    (trailer === undefined || isInteger(trailer, 1n));
-  if (!ok) malformed("RSASSA-PSS parameters are not SHA-384 / MGF1-SHA-384 / salt 48");
-}
-
-function commonName(name: Node, what: string): string | undefined {
-  let cn: string | undefined;
-  for (const rdn of seq(name, what)) {
-    if (!(rdn instanceof asn1js.Set)) malformed(`${what} has a non-SET RDN`);
-    for (const atv of rdn.valueBlock.value) {
-      const [type, value] = seq(atv, `${what} attribute`, 2);
-      if (oid(type, `${what} attribute type`) === OID.commonName) cn = text(value, `${what} CN`);
-    }
-  }
-  return cn;
-}
-
 function publicKeyType(spki: Node): KeyType {
   const [alg, key] = seq(spki, "SubjectPublicKeyInfo", 2);
   bitString(key, "subjectPublicKey");
@@ -184,18 +69,18 @@ function publicKeyType(spki: Node): KeyType {
   const id = oid(algOid, "public key algorithm");
   if (id === OID.rsaEncryption) return "rsa";
   if (id === OID.ecPublicKey && params instanceof asn1js.ObjectIdentifier && params.getValue() === OID.secp384r1) return "ec-p384";
-  malformed(`public key algorithm ${id} is neither rsaEncryption nor EC P-384`);
+  fail(`public key algorithm ${id} is neither rsaEncryption nor EC P-384`);
 }
 
 function innerInteger(value: Uint8Array, what: string): number {
   const n = integer(decode(value, what), what);
-  if (n < 0n || n > 255n) malformed(`${what} ${n} is out of range`);
+  if (n < 0n || n > 255n) fail(`${what} ${n} is out of range`);
   return Number(n);
 }
 
 function innerIa5(value: Uint8Array, what: string): string {
   const n = decode(value, what);
-  if (!(n instanceof asn1js.IA5String)) malformed(`${what} is not an IA5String`);
+  if (!(n instanceof asn1js.IA5String)) fail(`${what} is not an IA5String`);
   return n.valueBlock.value;
 }
 
@@ -206,7 +91,7 @@ function innerIa5(value: Uint8Array, what: string): string {
 function hwidValue(value: Uint8Array): Uint8Array {
   const wrapped = value.length >= 2 && value[0] === 0x04 && value[1] === value.length - 2 && (value.length === 66 || value.length === 10);
   const id = wrapped ? value.slice(2) : value.slice();
-  if (id.length !== 64 && id.length !== 8) malformed(`hwID is ${id.length} bytes, expected 64 or 8`);
+  if (id.length !== 64 && id.length !== 8) fail(`hwID is ${id.length} bytes, expected 64 or 8`);
   return id;
 }
 
@@ -216,7 +101,7 @@ function amdExtensions(extensions: Node[]): AmdExtensions {
     const parts = seq(ext, "Extension", 2);
     const id = oid(parts[0], "extension id");
     const valueNode = parts[parts.length - 1];
-    if (!(valueNode instanceof asn1js.OctetString)) malformed(`extension ${id} has no OCTET STRING value`);
+    if (!(valueNode instanceof asn1js.OctetString)) fail(`extension ${id} has no OCTET STRING value`);
     if (!id.startsWith(OID.amd)) continue;
     const sub = id.slice(OID.amd.length);
     const value = valueNode.valueBlock.valueHexView;
@@ -232,11 +117,14 @@ function amdExtensions(extensions: Node[]): AmdExtensions {
 
 /** Parses an AMD certificate; throws VerificationError("cert-malformed") on anything unexpected. */
 export function parseCertificate(der: Uint8Array): Certificate {
+  return readAs("cert-malformed", "certificate", () => readCertificate(der));
+}
+
+function readCertificate(der: Uint8Array): Certificate {
   const [tbsNode, sigAlg, sigValue] = seq(decode(der, "certificate"), "Certificate", 3);
   const [version, serial, innerAlg, issuer, validity, subject, spki, ...rest] = seq(tbsNode, "TBSCertificate", 7) as [Node, Node, Node, Node, Node, Node, Node, ...Node[]];
-  if (!isContext(version, 0) || !isInteger(explicit(version, "version"), 2n)) malformed("not an X.509 v3 certificate");
-  checkPssAlgorithm(sigAlg!);
-  if (!equalBytes(raw(innerAlg), raw(sigAlg!))) malformed("TBS and outer signature algorithms differ");
+  if (!isContext(version, 0) || !isInteger(explicit(version, "version"), 2n)) fail("not an X.509 v3 certificate");
+  checkSignatureAlgorithms(innerAlg, sigAlg!);
   const [notBefore, notAfter] = seq(validity, "Validity", 2);
   const extensions = rest.find((n) => isContext(n, 3)) as asn1js.Constructed | undefined;
   return {
@@ -279,7 +167,7 @@ async function importCached(spki: Uint8Array, alg: ImportAlgorithm): Promise<Cry
     try {
       key = await crypto.subtle.importKey("spki", buf(spki), alg, false, ["verify"]);
     } catch {
-      malformed(`public key cannot be imported as ${alg.name}`);
+      throw new VerificationError("cert-malformed", `certificate: public key cannot be imported as ${alg.name}`);
     }
     keys.set(id, key);
   }

@@ -1,0 +1,147 @@
+// DER reading helpers shared by the certificate and CRL readers, on top of asn1js. They throw DerError
+// naming what was wrong; each reader turns it into its own VerificationError code and prefix.
+
+import * as asn1js from "asn1js";
+import { buf, equalBytes } from "../../crypto/bytes";
+import { VerificationError, type VerificationErrorCode } from "./types";
+
+const OID = {
+  rsassaPss: "1.2.840.113549.1.1.10",
+  mgf1: "1.2.840.113549.1.1.8",
+  sha384: "2.16.840.1.101.3.4.2.2",
+  commonName: "2.5.4.3",
+} as const;
+
+export type Node = asn1js.BaseBlock;
+
+class DerError extends Error {}
+
+export function fail(what: string): never {
+  throw new DerError(what);
+}
+
+/** Runs a reader, turning its DerError into VerificationError(code, "<what>: <reason>"). */
+export function readAs<T>(code: VerificationErrorCode, what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof DerError) throw new VerificationError(code, `${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Decodes one complete DER element; trailing bytes or decode errors are malformed input. */
+export function decode(bytes: Uint8Array, what: string): Node {
+  // parseEmbedded: false keeps asn1js from guessing at OCTET/BIT STRING contents (a random hwID can look like BER).
+  const { offset, result } = asn1js.fromBER(buf(bytes), { parseEmbedded: false, copyInput: false });
+  if (offset !== bytes.length || result.error) fail(`${what} is not a single DER element`);
+  return result;
+}
+
+export function seq(n: Node | undefined, what: string, min = 0): Node[] {
+  if (!(n instanceof asn1js.Sequence) || n.valueBlock.value.length < min) fail(`${what} is not a SEQUENCE of ${min}+ elements`);
+  return n.valueBlock.value;
+}
+
+/** Encoded bytes of an element, header included, as they appear in the input. */
+export function raw(n: Node): Uint8Array {
+  return n.valueBeforeDecodeView.slice();
+}
+
+export function oid(n: Node | undefined, what: string): string {
+  if (!(n instanceof asn1js.ObjectIdentifier)) fail(`${what} is not an OID`);
+  return n.getValue();
+}
+
+export function integer(n: Node | undefined, what: string): bigint {
+  if (!(n instanceof asn1js.Integer)) fail(`${what} is not an INTEGER`);
+  return n.toBigInt();
+}
+
+export function isInteger(n: Node | undefined, value: bigint): boolean {
+  return n instanceof asn1js.Integer && n.toBigInt() === value;
+}
+
+function text(n: Node | undefined, what: string): string {
+  // Every asn1js string type (UTF8String, PrintableString, IA5String, …) keeps its text in valueBlock.value.
+  const value: unknown = (n?.valueBlock as { value?: unknown } | undefined)?.value;
+  if (typeof value !== "string") fail(`${what} is not a string`);
+  return value;
+}
+
+export function isTime(n: Node | undefined): n is asn1js.UTCTime {
+  // GeneralizedTime extends UTCTime in asn1js; both are allowed by RFC 5280.
+  return n instanceof asn1js.UTCTime;
+}
+
+export function time(n: Node | undefined, what: string): Date {
+  if (!isTime(n)) fail(`${what} is not a UTCTime or GeneralizedTime`);
+  return n.toDate();
+}
+
+export function isContext(n: Node | undefined, tag: number): n is asn1js.Constructed {
+  return n instanceof asn1js.Constructed && n.idBlock.tagClass === 3 && n.idBlock.tagNumber === tag;
+}
+
+export function explicit(n: asn1js.Constructed, what: string): Node {
+  const inner = n.valueBlock.value;
+  if (inner.length !== 1) fail(`${what} must hold one element`);
+  return inner[0]!;
+}
+
+export function bitString(n: Node | undefined, what: string): Uint8Array {
+  if (!(n instanceof asn1js.BitString) || n.valueBlock.unusedBits !== 0) fail(`${what} is not a whole-byte BIT STRING`);
+  return n.valueBlock.valueHexView.slice();
+}
+
+/** AlgorithmIdentifier { algorithm, parameters ABSENT or NULL } naming SHA-384. */
+function isSha384(n: Node | undefined): boolean {
+  if (!(n instanceof asn1js.Sequence)) return false;
+  const [alg, params, ...rest] = n.valueBlock.value;
+  return rest.length === 0 && alg instanceof asn1js.ObjectIdentifier && alg.getValue() === OID.sha384 && (params === undefined || params instanceof asn1js.Null);
+}
+
+/**
+ * AMD signs every certificate and CRL with RSASSA-PSS SHA-384 / MGF1-SHA-384 / salt 48; ARK and ASK
+ * spell out trailerField 1, some VCEKs omit it (DEFAULT 1). Other parameters would make WebCrypto
+ * answer a quiet "false" (or, absent, mean SHA-1/salt 20), so they are rejected up front with a clear reason.
+ */
+function checkPssAlgorithm(n: Node): void {
+  const [alg, params] = seq(n, "signatureAlgorithm", 1);
+  const id = oid(alg, "signature algorithm");
+  if (id !== OID.rsassaPss) fail(`signature algorithm ${id} is not RSASSA-PSS`);
+  const fields: (Node | undefined)[] = [];
+  for (const f of seq(params, "RSASSA-PSS parameters")) {
+    const tag = f.idBlock.tagNumber;
+    if (!isContext(f, tag) || tag > 3 || fields[tag]) fail("RSASSA-PSS parameters are not distinct [0]..[3] fields");
+    fields[tag] = explicit(f, "RSASSA-PSS parameter");
+  }
+  const [hash, mgf, salt, trailer] = fields;
+  const [mgfOid, mgfHash] = mgf instanceof asn1js.Sequence ? mgf.valueBlock.value : [];
+  const ok =
+    isSha384(hash) &&
+    mgfOid instanceof asn1js.ObjectIdentifier &&
+    mgfOid.getValue() === OID.mgf1 &&
+    isSha384(mgfHash) &&
+    isInteger(salt, 48n) &&
+    (trailer === undefined || isInteger(trailer, 1n));
+  if (!ok) fail("RSASSA-PSS parameters are not SHA-384 / MGF1-SHA-384 / salt 48");
+}
+
+/** The outer signatureAlgorithm, checked, and equal byte for byte to the one inside the signed part. */
+export function checkSignatureAlgorithms(inner: Node, outer: Node): void {
+  checkPssAlgorithm(outer);
+  if (!equalBytes(raw(inner), raw(outer))) fail("signed and outer signature algorithms differ");
+}
+
+export function commonName(name: Node, what: string): string | undefined {
+  let cn: string | undefined;
+  for (const rdn of seq(name, what)) {
+    if (!(rdn instanceof asn1js.Set)) fail(`${what} has a non-SET RDN`);
+    for (const atv of rdn.valueBlock.value) {
+      const [type, value] = seq(atv, `${what} attribute`, 2);
+      if (oid(type, `${what} attribute type`) === OID.commonName) cn = text(value, `${what} CN`);
+    }
+  }
+  return cn;
+}
