@@ -31,3 +31,14 @@ CREATE TABLE IF NOT EXISTS amd_certs (
   not_after  INTEGER NOT NULL,   -- unix seconds; rows past it are ignored
   fetched_at INTEGER NOT NULL
 );
+
+-- AMD CRLs per product and signer kind that verified under a trusted ARK. Kept past next_update so a
+-- KDS outage can fall back to the last good list (CRL_MODE decides whether that is acceptable).
+CREATE TABLE IF NOT EXISTS amd_crls (
+  product     TEXT NOT NULL,     -- "Milan", "Genoa", "Turin"
+  signer      TEXT NOT NULL,     -- "VCEK" (ARK → ASK side) or "VLEK" (ARK → ASVK side)
+  der         BLOB NOT NULL,     -- the DER CRL as KDS served it
+  next_update INTEGER,           -- unix seconds, NULL when the CRL names none
+  fetched_at  INTEGER NOT NULL,
+  PRIMARY KEY (product, signer)
+);

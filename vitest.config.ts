@@ -4,6 +4,8 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import type { Json } from "miniflare";
 import { defineConfig } from "vitest/config";
 import { createSyntheticChip, exportChip } from "./test/helpers/synthetic-amd";
+import { createSevPlatform, exportSevPlatform } from "./test/helpers/synthetic-sev";
+import { sevArkPem } from "./src/tee/trust";
 // wrangler's own splitter understands comments, strings and triggers in schema.sql.
 import { unstable_splitSqlQuery } from "wrangler";
 
@@ -39,6 +41,8 @@ export default defineConfig({
               createSyntheticChip({ product: "Turin" }),
               createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
             ]);
+            // A legacy SEV platform the operator lists, and one nobody trusts.
+            const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
             return {
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
@@ -47,7 +51,8 @@ export default defineConfig({
                 TEST_RESEARCH_DATA: researchDataBinding(),
                 // JSON-safe by construction (base64, hex, JWK).
                 TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
-                EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join(""),
+                TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
+                EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
                 ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
               },
               // No test reaches the network: anything a test did not mock fails loudly here.

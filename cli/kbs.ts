@@ -2,25 +2,53 @@
 // The `kbs` command line: offline verification with the very verifier code the Worker runs.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { fromHex, toHex } from "../src/crypto/bytes";
+import { fromHex, isHex, toHex } from "../src/crypto/bytes";
+import { pemBlocks } from "../src/crypto/pem";
+import { appraiseSnp, assertAppraised, type Appraisal } from "../src/tee/snp/appraise";
 import { certificatesFrom } from "../src/tee/snp/certtable";
+import { parseSnpPolicy, PolicyError, type SnpPolicy } from "../src/tee/snp/policy";
 import { decodeGuestPolicy, decodeTcb, parseReport, productFromCpuid } from "../src/tee/snp/report";
-import { trustAnchors } from "../src/tee/snp/trust";
-import { PRODUCTS, VerificationError, type Product, type SnpReport, type Tcb } from "../src/tee/snp/types";
+import { verifySevChain } from "../src/tee/sev/chain";
+import { parseSevRequest } from "../src/tee/sev/json";
+import { SevError } from "../src/tee/sev/types";
+import { operatorTrust } from "../src/tee/trust";
+import { PRODUCTS, VerificationError, type Product, type RevocationOptions, type SnpReport, type Tcb, type VerifiedReport } from "../src/tee/snp/types";
 import { verifySnpReport } from "../src/tee/snp/verify";
 
-const USAGE = `usage:
-  kbs verify snp --report FILE [--certs FILE ...] [--product milan|genoa|turin] [--at ISO-DATE]
-
-  --report   the 1184-byte SNP report, binary or hex text
-  --certs    VCEK/VLEK, ASK/ASVK and ARK certificates: PEM (one or more), DER, or a GHCB certificate table
-  --product  the product of a version 2 report (v3+ reports name it in CPUID)
-  --at       judge certificate validity at this time instead of now (e.g. 2025-06-01)
-
-Prints a JSON verdict; exit 0 when the report verifies, 1 when it is rejected, 2 on usage errors.
-Roots: AMD's Milan, Genoa and Turin ARKs are pinned; EXTRA_TRUSTED_ARKS (PEM) adds lab roots.`;
+interface Command {
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
 
 class UsageError extends Error {}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify snp
+
+const VERIFY_SNP_USAGE = `  kbs verify snp --report FILE [--certs FILE ...] [--product milan|genoa|turin] [--at ISO-DATE]
+                 [--policy FILE] [--measurement HEX] [--report-data HEX]
+                 [--crl FILE [--crl-mode strict|best-effort]]
+
+  --report       the 1184-byte SNP report, binary or hex text
+  --certs        VCEK/VLEK, ASK/ASVK and ARK certificates: PEM (one or more), DER, or a GHCB certificate table
+  --product      the product of a version 2 report (v3+ reports name it in CPUID)
+  --at           judge certificate validity and CRL freshness at this time instead of now (e.g. 2025-06-01)
+  --policy       appraise with this SNP policy, a tee_config as the KBS stores it (JSON policy document;
+                 any other text means the default policy)
+  --measurement  the expected MEASUREMENT (96 hex), as a workload's launch_measurement
+  --report-data  the expected REPORT_DATA (hex, up to 64 bytes; shorter values are zero-padded)
+  --crl          AMD's CRL for the report's product and signer (DER or PEM), e.g. from
+                 https://kdsintf.amd.com/vcek/v1/Milan/crl; checked under the chain's ARK
+  --crl-mode     strict (default): a CRL past its nextUpdate is a rejection; best-effort: only recorded
+
+  With --policy, --measurement or --report-data the verdict carries the appraisal: every rule with
+  ok, expected and actual (the default policy when --policy is absent). Without --measurement or
+  --report-data those two rules say "checked": false, neither passed nor failed (the policy's own
+  measurements list still applies).`;
 
 function readReport(path: string): Uint8Array {
   const raw = new Uint8Array(readFileSync(path));
@@ -47,6 +75,38 @@ function parseAt(value: string | undefined): Date | undefined {
   return at;
 }
 
+function parseHex(name: string, value: string | undefined, maxBytes: number, exact: boolean): Uint8Array | null {
+  if (value === undefined) return null;
+  const bytes = isHex(value) ? fromHex(value) : undefined;
+  if (!bytes || bytes.length > maxBytes || (exact && bytes.length !== maxBytes)) {
+    throw new UsageError(`${name} must be ${exact ? "" : "at most "}${maxBytes * 2} hex characters`);
+  }
+  const out = new Uint8Array(maxBytes);
+  out.set(bytes);
+  return out;
+}
+
+function readPolicy(path: string | undefined): SnpPolicy {
+  try {
+    return parseSnpPolicy(path === undefined ? "" : readFileSync(path, "utf8"));
+  } catch (e) {
+    if (e instanceof PolicyError) throw new UsageError(`--policy ${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+function readCrl(path: string | undefined, mode: string | undefined): RevocationOptions | undefined {
+  if (mode !== undefined && mode !== "strict" && mode !== "best-effort") throw new UsageError("--crl-mode must be strict or best-effort");
+  if (path === undefined) {
+    if (mode !== undefined) throw new UsageError("--crl-mode needs --crl");
+    return undefined;
+  }
+  const raw = new Uint8Array(readFileSync(path));
+  const der = pemBlocks(new TextDecoder().decode(raw), "X509 CRL")[0] ?? raw;
+  // One file stands for whichever product and signer the report needs; the verifier checks it under the chain's ARK.
+  return { source: { crl: async () => der }, mode: mode ?? "strict" };
+}
+
 function tcbJson(tcb: Tcb) {
   return { raw: tcb.raw, ...(tcb.fmc !== undefined ? { fmc: tcb.fmc } : {}), bootloader: tcb.bootloader, tee: tcb.tee, snp: tcb.snp, microcode: tcb.microcode };
 }
@@ -65,6 +125,17 @@ function claims(report: SnpReport | undefined, product: Product | undefined, sig
   };
 }
 
+function verdict(v: VerifiedReport, appraisal: Appraisal | undefined, errors: { code: string; detail: string }[]) {
+  return {
+    ok: errors.length === 0,
+    ...claims(v.report, v.product, v.signer, v.reportedTcb),
+    revocation: v.revocation,
+    rules: appraisal?.rules ?? null,
+    snp_policy: appraisal?.policy ?? null,
+    errors,
+  };
+}
+
 async function verifySnp(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -73,47 +144,122 @@ async function verifySnp(args: string[]): Promise<number> {
       certs: { type: "string", multiple: true },
       product: { type: "string" },
       at: { type: "string" },
+      policy: { type: "string" },
+      measurement: { type: "string" },
+      "report-data": { type: "string" },
+      crl: { type: "string" },
+      "crl-mode": { type: "string" },
     },
     strict: true,
   });
   if (!values.report) throw new UsageError("--report is required");
   const productHint = parseProduct(values.product);
   const now = parseAt(values.at);
+  const expectations = { measurement: parseHex("--measurement", values.measurement, 48, true), reportData: parseHex("--report-data", values["report-data"], 64, false) };
+  const appraise = values.policy !== undefined || values.measurement !== undefined || values["report-data"] !== undefined;
+  const policy = appraise ? readPolicy(values.policy) : undefined;
+  const revocation = readCrl(values.crl, values["crl-mode"]);
   const reportBytes = readReport(values.report);
   const certificates = (values.certs ?? []).flatMap((path) => certificatesFrom(new Uint8Array(readFileSync(path))));
 
-  let parsed: SnpReport | undefined;
+  let v: VerifiedReport;
   try {
-    parsed = parseReport(reportBytes);
-  } catch {
-    parsed = undefined;
-  }
-  try {
-    const v = await verifySnpReport(reportBytes, { trust: await trustAnchors(process.env.EXTRA_TRUSTED_ARKS), productHint, certificates, now });
-    print({ ok: true, ...claims(v.report, v.product, v.signer, v.reportedTcb), errors: [] });
-    return 0;
+    v = await verifySnpReport(reportBytes, { trust: (await operatorTrust(process.env.EXTRA_TRUSTED_ARKS)).snp, productHint, certificates, now, revocation });
   } catch (e) {
     if (!(e instanceof VerificationError)) throw e;
+    let parsed: SnpReport | undefined;
+    try {
+      parsed = parseReport(reportBytes);
+    } catch {
+      parsed = undefined;
+    }
     const product = parsed?.cpuid ? productFromCpuid(parsed.cpuid.family, parsed.cpuid.model) : productHint;
     const tcb = parsed && product ? decodeTcb(parsed.reportedTcb, product) : undefined;
-    print({ ok: false, ...claims(parsed, product, undefined, tcb), errors: [{ code: e.code, detail: e.message }] });
+    print({ ok: false, ...claims(parsed, product, undefined, tcb), revocation: null, rules: null, snp_policy: null, errors: [{ code: e.code, detail: e.message }] });
+    return 1;
+  }
+  const appraisal = policy && appraiseSnp(v, expectations, policy);
+  try {
+    if (appraisal) assertAppraised(appraisal);
+  } catch (e) {
+    if (!(e instanceof VerificationError)) throw e;
+    print(verdict(v, appraisal, [{ code: e.code, detail: e.message }]));
+    return 1;
+  }
+  print(verdict(v, appraisal, []));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify sev-chain
+
+const VERIFY_SEV_CHAIN_USAGE = `  kbs verify sev-chain --chain FILE.json
+
+  --chain    a legacy SEV platform chain in the clients' JSON: the chain {"ca":{…},"sev":{…}}, a
+             kbs-types SevRequest, or a whole /auth Request (extra-params as a string or object)
+
+  Verifies ARK → ASK → CEK → PEK ← OCA, PEK → PDH; the ARK must be AMD's (pinned) or listed.`;
+
+/** The SevRequest inside whatever form the file holds; a bare chain gets a placeholder workload and build. */
+function sevRequestOf(value: unknown): unknown {
+  const v = value as Record<string, unknown> | null;
+  if (v && typeof v === "object" && "extra-params" in v) {
+    const extra = v["extra-params"];
+    return typeof extra === "string" ? JSON.parse(extra) : extra;
+  }
+  if (v && typeof v === "object" && "ca" in v && "sev" in v) return { workload_id: "", build: { version: { major: 0, minor: 0 }, build: 0 }, chain: v };
+  return value;
+}
+
+async function verifySevChainCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { chain: { type: "string" } }, strict: true });
+  if (!values.chain) throw new UsageError("--chain is required");
+  let value: unknown;
+  try {
+    value = sevRequestOf(JSON.parse(readFileSync(values.chain, "utf8")));
+  } catch {
+    throw new UsageError(`${values.chain} is not JSON`);
+  }
+  try {
+    const request = parseSevRequest(value);
+    const { generation, pdh } = await verifySevChain(request.chain, (await operatorTrust(process.env.EXTRA_TRUSTED_ARKS)).sev);
+    print({ ok: true, generation: generation ?? "operator-listed ARK", pdh: { api: `${pdh.apiMajor}.${pdh.apiMinor}`, algo: pdh.algo }, errors: [] });
+    return 0;
+  } catch (e) {
+    if (!(e instanceof SevError)) throw e;
+    print({ ok: false, generation: null, pdh: null, errors: [{ code: e.code, detail: e.message }] });
     return 1;
   }
 }
 
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
+// ---------------------------------------------------------------------------------------------
+
+/** Subcommands by their first two words; each brings its usage text. */
+const COMMANDS: Record<string, Command> = {
+  "verify snp": { usage: VERIFY_SNP_USAGE, run: verifySnp },
+  "verify sev-chain": { usage: VERIFY_SEV_CHAIN_USAGE, run: verifySevChainCommand },
+};
+
+const USAGE = `usage:
+${Object.values(COMMANDS)
+  .map((c) => c.usage)
+  .join("\n\n")}
+
+Prints a JSON verdict; exit 0 when the evidence verifies (and passes the appraisal), 1 when it is
+rejected, 2 on usage errors.
+Roots: AMD's ARKs are pinned (SNP: Milan, Genoa, Turin; SEV: Naples to Turin); EXTRA_TRUSTED_ARKS adds
+lab roots (PEM CERTIFICATE blocks for SNP, "AMD SEV ARK" blocks for SEV).`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, kind, ...rest] = argv;
+  const [word1, word2, ...rest] = argv;
   try {
-    if (command === "verify" && kind === "snp") return await verifySnp(rest);
-    if (command === "help" || command === "--help" || command === undefined) {
+    const command = COMMANDS[`${word1} ${word2}`];
+    if (command) return await command.run(rest);
+    if (word1 === "help" || word1 === "--help" || word1 === undefined) {
       console.log(USAGE);
-      return command === undefined ? 2 : 0;
+      return word1 === undefined ? 2 : 0;
     }
-    throw new UsageError(`unknown command: ${[command, kind].filter(Boolean).join(" ")}`);
+    throw new UsageError(`unknown command: ${[word1, word2].filter(Boolean).join(" ")}`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") || (e as { code?: string }).code === "ENOENT") {
       console.error(`kbs: ${(e as Error).message}\n\n${USAGE}`);

@@ -14,6 +14,8 @@ export interface Env {
   CHALLENGE_TTL_SECONDS?: string;
   /** Seconds an attested session may read secrets (default 10800, as reference-kbs). */
   SESSION_TTL_SECONDS?: string;
+  /** What a missing or stale AMD CRL means: "best-effort" (default: accept, log the gap) or "strict" (503). */
+  CRL_MODE?: string;
   /** PEM ARK certificates trusted in addition to AMD's pinned roots. Lab/test chips only: unsafe in production. */
   EXTRA_TRUSTED_ARKS?: string;
 }

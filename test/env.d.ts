@@ -1,6 +1,7 @@
 import type { D1Migration } from "cloudflare:test";
 import type { Env as WorkerEnv } from "../src/env";
 import type { ChipTransfer } from "./helpers/synthetic-amd";
+import type { SevPlatformTransfer } from "./helpers/synthetic-sev";
 
 declare global {
   namespace Cloudflare {
@@ -10,6 +11,8 @@ declare global {
       TEST_RESEARCH_DATA: Record<string, string>;
       /** Lab chips (Milan VCEK, Turin VCEK, Genoa VLEK) whose ARKs are in EXTRA_TRUSTED_ARKS. */
       TEST_CHIPS: ChipTransfer[];
+      /** Legacy SEV platforms: `trusted`'s ARK is in EXTRA_TRUSTED_ARKS, `unlisted`'s is not. */
+      TEST_SEV_PLATFORMS: { trusted: SevPlatformTransfer; unlisted: SevPlatformTransfer };
     }
   }
 }

@@ -3,8 +3,11 @@ import { z } from "zod";
 import { toHex, utf8 } from "../crypto/bytes";
 import type { Env } from "../env";
 import { NO_SESSION, type Refusal } from "../session/outcome";
-import type { SnpEvidence } from "../session/session";
+import type { BeginInit, SnpEvidence } from "../session/session";
 import { registerWorkload } from "../store/workloads";
+import { parseLaunchMeasurement, parseSevPolicy, parseSevRequest } from "../tee/sev/json";
+import { SevError } from "../tee/sev/types";
+import { parseSnpPolicy, PolicyError } from "../tee/snp/policy";
 import { PRODUCTS } from "../tee/snp/types";
 import { requireAdmin } from "./admin-auth";
 import { fail, HttpProblem } from "./problem";
@@ -12,7 +15,7 @@ import { fail, HttpProblem } from "./problem";
 /** The reference-kbs wire format (kbs-types 0.2), byte-compatible with libkrun's clients. */
 export const legacy = new Hono<{ Bindings: Env }>({ strict: false });
 
-const SUPPORTED_TEES = ["snp"] as const;
+const SUPPORTED_TEES = ["snp", "sev"] as const;
 /** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */
 const MAX_PASSPHRASE_BYTES = 512;
 const SESSION_ID_RE = /^[0-9a-f]{32}$/;
@@ -28,7 +31,9 @@ const RegisterBody = z.object({
   passphrase: z
     .string()
     .min(1, "must not be empty")
-    .refine((p) => utf8(p).length <= MAX_PASSPHRASE_BYTES, `at most ${MAX_PASSPHRASE_BYTES} bytes`),
+    .refine((p) => utf8(p).length <= MAX_PASSPHRASE_BYTES, `at most ${MAX_PASSPHRASE_BYTES} bytes`)
+    // Both legacy guests read the passphrase as a C string: a NUL would silently truncate it.
+    .refine((p) => !p.includes("\0"), "must not contain NUL characters"),
 });
 
 /** kbs-types 0.2 sends extra-params as a JSON string; later versions as an object: both are accepted. */
@@ -49,11 +54,47 @@ const SnpEvidenceJson = z.object({
     .refine((p) => p !== undefined, `gen must be one of ${PRODUCTS.map((p) => p.toLowerCase()).join(", ")}`),
 });
 
+/** Runs a SEV decoder; its typed errors are the client's (400 naming what is wrong). */
+function decodeSev<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof SevError) fail(400, `sev-${e.code}`, e.message);
+    throw e;
+  }
+}
+
+/** A policy that /auth or /attest could not use is refused at registration, not at the guest's boot. */
+function checkTeeConfig(launchMeasurement: string, teeConfig: string): void {
+  try {
+    // The measurement's length says which TEE the workload is for: 32 bytes SEV, 48 bytes SNP.
+    if (launchMeasurement.length === 64) parseSevPolicy(teeConfig);
+    else parseSnpPolicy(teeConfig);
+  } catch (e) {
+    if (e instanceof SevError || e instanceof PolicyError) fail(400, "tee-config-invalid", e.message);
+    throw e;
+  }
+}
+
+/** SEV /auth: kbs-types SevRequest (the platform's certificate chain and firmware build). */
+function sevBegin(extra: unknown, nonce: string): BeginInit {
+  const req = decodeSev(() => parseSevRequest(extra));
+  const id = WorkloadId.safeParse(req.workloadId);
+  if (!id.success) fail(400, "body-invalid", `extra-params.workload_id: ${id.error.issues[0]!.message}`);
+  return { tee: "sev", nonce, workloadId: req.workloadId, build: req.build, chain: req.chain };
+}
+
 function zodDetail(error: z.ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
     .join("; ");
+}
+
+function validate<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) fail(400, "body-invalid", `${what}: ${zodDetail(result.error)}`);
+  return result.data;
 }
 
 /** Parses JSON and validates it; every failure is a 400 problem naming the field. */
@@ -64,9 +105,7 @@ function parse<T extends z.ZodType>(schema: T, text: string, what: string): z.ou
   } catch {
     fail(400, "body-malformed", `${what} is not valid JSON`);
   }
-  const result = schema.safeParse(value);
-  if (!result.success) fail(400, "body-invalid", `${what}: ${zodDetail(result.error)}`);
-  return result.data;
+  return validate(schema, value, what);
 }
 
 async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
@@ -99,6 +138,7 @@ legacy.get("/", () => fail(401, "unauthorized", "authenticate with POST /kbs/v0/
 
 legacy.post("/register_workload", requireAdmin, async (c) => {
   const body = await jsonBody(c, RegisterBody);
+  checkTeeConfig(body.launch_measurement, body.tee_config);
   await registerWorkload(c.env.DB, {
     workloadId: body.workload_id,
     launchMeasurement: body.launch_measurement.toLowerCase(),
@@ -111,29 +151,33 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
 
 legacy.post("/auth", async (c) => {
   const body = await jsonBody(c, AuthBody);
-  const extra = body["extra-params"];
-  switch (body.tee) {
-    case "snp": {
-      const req = typeof extra === "string" ? parse(SnpRequest, extra, "extra-params") : parse(SnpRequest, JSON.stringify(extra), "extra-params");
-      const id = newSessionId();
-      unwrap(await session(c, id).begin({ nonce: id, workloadId: req.workload_id, tee: "snp" }));
-      c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
-      return c.json({ "extra-params": "", nonce: id });
-    }
-    case "sev":
-      return fail(400, "tee-unsupported", `tee "sev" is not supported yet; supported: ${SUPPORTED_TEES.join(", ")}`);
-    default:
-      return fail(400, "tee-unsupported", `unknown tee ${JSON.stringify(body.tee.slice(0, 16))}; supported: ${SUPPORTED_TEES.join(", ")}`);
+  const tee = body.tee;
+  if (tee !== "snp" && tee !== "sev") {
+    return fail(400, "tee-unsupported", `unknown tee ${JSON.stringify(tee.slice(0, 16))}; supported: ${SUPPORTED_TEES.join(", ")}`);
   }
+  const raw = body["extra-params"];
+  const extra: unknown = typeof raw === "string" ? parse(z.unknown(), raw, "extra-params") : raw;
+  const id = newSessionId();
+  const init: BeginInit = tee === "snp" ? { tee, nonce: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);
+  const { extraParams } = unwrap(await session(c, id).begin(init));
+  c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
+  // SEV: extra-params is the SevChallenge as a JSON string, exactly as sev 1.1.0 serialises it.
+  return c.json({ "extra-params": extraParams, nonce: id });
 });
 
 legacy.post("/attest", async (c) => {
   const id = sessionId(c);
   const body = await jsonBody(c, AttestBody);
-  const pk = body["tee-pubkey"];
-  const ev = parse(SnpEvidenceJson, body["tee-evidence"], "tee-evidence");
-  const evidence: SnpEvidence = { report: ev.report, certChain: ev.cert_chain, gen: ev.gen! };
-  unwrap(await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, evidence));
+  const evidence = parse(z.record(z.string(), z.unknown()), body["tee-evidence"], "tee-evidence");
+  if ("measure" in evidence) {
+    // SEV: the VMM forwards LAUNCH_MEASURE; its tee-pubkey is empty and unused.
+    unwrap(await session(c, id).attestSev(decodeSev(() => parseLaunchMeasurement(evidence))));
+  } else {
+    const pk = body["tee-pubkey"];
+    const ev = validate(SnpEvidenceJson, evidence, "tee-evidence");
+    const snp: SnpEvidence = { report: ev.report, certChain: ev.cert_chain, gen: ev.gen! };
+    unwrap(await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp));
+  }
   // libkrun's SNP client treats any response body as failure: success is exactly empty.
   return c.body(null, 200);
 });

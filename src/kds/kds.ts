@@ -62,3 +62,17 @@ export async function fetchCertChain(base: string, product: Product, signer: Sig
   }
   return pemBlocks(await res.text());
 }
+
+export function crlUrl(base: string, product: Product, signer: SignerKind): string {
+  return `${trimSlash(base)}/${signer === "VLEK" ? "vlek" : "vcek"}/v1/${product}/crl`;
+}
+
+/** AMD's DER CRL for a product's VCEK or VLEK side, or undefined when KDS has none (HTTP 4xx). */
+export async function fetchCrl(base: string, product: Product, signer: SignerKind): Promise<Uint8Array | undefined> {
+  const res = await kdsGet(crlUrl(base, product, signer));
+  if (!res.ok) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}

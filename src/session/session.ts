@@ -4,15 +4,35 @@ import { maxPkcs1Plaintext, parseRsaPublicKey, rsaPkcs1Encrypt } from "../crypto
 import type { Env } from "../env";
 import { DEFAULT_KDS_URL } from "../kds/kds";
 import { getSecret, getWorkload } from "../store/workloads";
-import { appraiseSnp, assertAppraised, parseSnpTeeConfig } from "../tee/snp/appraise";
-import { trustAnchors } from "../tee/snp/trust";
-import { VerificationError, type Product, type TrustAnchors } from "../tee/snp/types";
+import { verifySevChain } from "../tee/sev/chain";
+import { challengeExtraParams, parseSevPolicy, secretPacketJson } from "../tee/sev/json";
+import { createLaunchSession, SEV_SECRET_SLOT, sealSecret, verifyLaunchMeasurement } from "../tee/sev/launch";
+import { SevError, type Build, type LaunchMeasurement, type SevChain, type SevPolicy } from "../tee/sev/types";
+import { appraiseSnp, assertAppraised } from "../tee/snp/appraise";
+import { parseSnpPolicy, PolicyError } from "../tee/snp/policy";
+import { VerificationError, type Product } from "../tee/snp/types";
 import { verifySnpReport } from "../tee/snp/verify";
+import { operatorTrust, type OperatorTrust } from "../tee/trust";
 import { workerCertificateProvider } from "./cert-provider";
+import { workerCrlSource } from "./crl-source";
 import { certificatesFromChainField } from "./evidence";
 import { NO_SESSION, refuse, type Outcome } from "./outcome";
 
-export type Tee = "snp";
+export type Tee = "snp" | "sev";
+
+/** What /auth hands the session: SNP needs only the workload; SEV also the platform chain and build. */
+export type BeginInit =
+  | { tee: "snp"; nonce: string; workloadId: string }
+  | { tee: "sev"; nonce: string; workloadId: string; build: Build; chain: SevChain };
+
+/** The SEV launch secrets: TEK/TIK never leave this object and go with its storage. */
+interface SevRow {
+  tek: ArrayBuffer;
+  tik: ArrayBuffer;
+  build: string;
+  policy: string;
+  measure: ArrayBuffer | null;
+}
 
 /** The legacy (kbs-types 0.2) tee-pubkey: base64 text exactly as the guest sent it. */
 export interface TeePubKey {
@@ -53,8 +73,18 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS session (
   attested_at INTEGER,
   measurement TEXT,
   reported_tcb TEXT
+);
+CREATE TABLE IF NOT EXISTS sev (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  tek BLOB NOT NULL,
+  tik BLOB NOT NULL,
+  build TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  measure BLOB
 )`;
 
+/** Registered launch digests: SEV's LAUNCH_MEASURE input is 32 bytes, SNP's MEASUREMENT 48 (hex lengths). */
+const MEASUREMENT_HEX: Record<Tee, number> = { sev: 64, snp: 96 };
 const SNP_REPORT_BYTES = 1184;
 
 function seconds(value: string | undefined, fallback: number): number {
@@ -62,11 +92,11 @@ function seconds(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-let trustCache: { source: string; anchors: Promise<TrustAnchors> } | undefined;
+let trustCache: { source: string; anchors: Promise<OperatorTrust> } | undefined;
 /** Trust anchors are derived once per isolate (and again only if the operator's variable changes). */
-function anchorsFor(extraArks: string | undefined): Promise<TrustAnchors> {
+function anchorsFor(extraArks: string | undefined): Promise<OperatorTrust> {
   const source = extraArks ?? "";
-  if (trustCache?.source !== source) trustCache = { source, anchors: trustAnchors(source) };
+  if (trustCache?.source !== source) trustCache = { source, anchors: operatorTrust(source) };
   return trustCache.anchors;
 }
 
@@ -104,13 +134,20 @@ export class AttestationSession extends DurableObject<Env> {
     this.schemaReady = false;
   }
 
-  /** POST /auth: check the workload can attest with this TEE, then issue the challenge. */
-  async begin(init: { nonce: string; workloadId: string; tee: Tee }): Promise<Outcome> {
+  /** POST /auth: check the workload can attest with this TEE, then issue the challenge (SEV: the launch blob). */
+  async begin(init: BeginInit): Promise<Outcome<{ extraParams: string }>> {
     if (await this.current()) return refuse(409, "session-exists", "session id collision; retry /auth");
     const workload = await getWorkload(this.env.DB, init.workloadId);
     if (!workload) return refuse(400, "workload-unknown", `workload "${init.workloadId}" is not registered or has no tee_config`);
-    if (workload.launchMeasurement.length !== 96) {
-      return refuse(400, "workload-tee-mismatch", `workload "${init.workloadId}" has a 32-byte (SEV) launch measurement; SNP needs the 48-byte MEASUREMENT`);
+    if (workload.launchMeasurement.length !== MEASUREMENT_HEX[init.tee]) {
+      const registered = workload.launchMeasurement.length === MEASUREMENT_HEX.sev ? "sev" : "snp";
+      return refuse(400, "workload-tee-mismatch", `workload "${init.workloadId}" is registered for ${registered} (launch_measurement length), not ${init.tee}`);
+    }
+    let extraParams = "";
+    if (init.tee === "sev") {
+      const launch = await this.launchSev(init, workload.teeConfig);
+      if (!launch.ok) return launch;
+      extraParams = launch.extraParams;
     }
     const deadline = Date.now() + seconds(this.env.CHALLENGE_TTL_SECONDS, 300) * 1000;
     this.sql().exec(
@@ -121,15 +158,77 @@ export class AttestationSession extends DurableObject<Env> {
       deadline,
     );
     await this.ctx.storage.setAlarm(deadline);
+    log({ event: "auth", tee: init.tee, workload: init.workloadId });
+    return { ok: true, extraParams };
+  }
+
+  /** SEV: verify the platform chain to AMD, then wrap fresh transport keys to its PDH. */
+  private async launchSev(init: Extract<BeginInit, { tee: "sev" }>, teeConfig: string): Promise<Outcome<{ extraParams: string }>> {
+    try {
+      const policy = parseSevPolicy(teeConfig);
+      const { pdh } = await verifySevChain(init.chain, (await anchorsFor(this.env.EXTRA_TRUSTED_ARKS)).sev);
+      const { start, keys } = await createLaunchSession(pdh, policy);
+      this.sql().exec(
+        "INSERT INTO sev (one, tek, tik, build, policy) VALUES (1, ?, ?, ?, ?)",
+        keys.tek,
+        keys.tik,
+        JSON.stringify(init.build),
+        JSON.stringify(policy),
+      );
+      return { ok: true, extraParams: challengeExtraParams(init.nonce, start) };
+    } catch (e) {
+      if (!(e instanceof SevError)) throw e;
+      return refuse(400, `sev-${e.code}`, e.message);
+    }
+  }
+
+  /** POST /attest with SEV evidence: the LAUNCH_MEASURE HMAC must cover the registered digest. */
+  async attestSev(measurement: LaunchMeasurement): Promise<Outcome> {
+    const checked = await this.challenged("sev");
+    if (!checked.ok) return checked;
+    const { row } = checked;
+    const sev = this.sql().exec<SevRow & Record<string, SqlStorageValue>>("SELECT tek, tik, build, policy FROM sev").toArray()[0];
+    const workload = await getWorkload(this.env.DB, row.workload_id);
+    if (!sev || !workload) {
+      this.sql().exec("UPDATE session SET state = 'failed'");
+      return refuse(400, "workload-unknown", `workload "${row.workload_id}" is no longer registered`);
+    }
+    try {
+      const keys = { tek: new Uint8Array(sev.tek), tik: new Uint8Array(sev.tik) };
+      await verifyLaunchMeasurement(keys, JSON.parse(sev.build) as Build, JSON.parse(sev.policy) as SevPolicy, fromHex(workload.launchMeasurement), measurement);
+    } catch (e) {
+      if (!(e instanceof SevError)) throw e;
+      this.sql().exec("UPDATE session SET state = 'failed'");
+      log({ event: "attest", tee: "sev", workload: row.workload_id, ok: false, code: e.code });
+      return refuse(400, `sev-${e.code}`, e.message);
+    }
+    const now = Date.now();
+    const deadline = now + seconds(this.env.SESSION_TTL_SECONDS, 10800) * 1000;
+    this.sql().exec("UPDATE session SET state = 'attested', deadline = ?, attested_at = ?, measurement = ?", deadline, now, workload.launchMeasurement);
+    this.sql().exec("UPDATE sev SET measure = ?", measurement.measure);
+    await this.ctx.storage.setAlarm(deadline);
+    log({ event: "attest", tee: "sev", workload: row.workload_id, ok: true });
     return { ok: true };
+  }
+
+  /** The live challenged session for this TEE; evidence of the other TEE burns the nonce. */
+  private async challenged(tee: Tee, now = Date.now()): Promise<Outcome<{ row: SessionRow }>> {
+    const row = await this.current(now);
+    if (!row || row.state === "failed") return NO_SESSION;
+    if (row.state === "attested") return refuse(409, "already-attested", "this session is already attested; start a new one with /auth");
+    if (row.tee !== tee) {
+      this.sql().exec("UPDATE session SET state = 'failed'");
+      return refuse(400, "evidence-tee-mismatch", `this session was opened for ${row.tee} but the evidence is ${tee}`);
+    }
+    return { ok: true, row };
   }
 
   /** POST /attest with SNP evidence: verify, appraise, and on success open the session for secrets. */
   async attestSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
     const now = new Date();
-    const row = await this.current(now.getTime());
-    if (!row || row.state === "failed") return NO_SESSION;
-    if (row.state === "attested") return refuse(409, "already-attested", "this session is already attested; start a new one with /auth");
+    const checked = await this.challenged("snp", now.getTime());
+    if (!checked.ok) return checked;
+    const { row } = checked;
 
     const result = await this.verifySnp(row, pubkey, evidence, now);
     if (!result.ok) {
@@ -149,11 +248,11 @@ export class AttestationSession extends DurableObject<Env> {
       result.reportedTcb,
     );
     await this.ctx.storage.setAlarm(deadline);
-    log({ event: "attest", tee: "snp", workload: row.workload_id, ok: true, reported_tcb: result.reportedTcb });
+    log({ event: "attest", tee: "snp", workload: row.workload_id, ok: true, reported_tcb: result.reportedTcb, revocation: result.revocation });
     return { ok: true };
   }
 
-  private async verifySnp(row: SessionRow, pubkey: TeePubKey, evidence: SnpEvidence, now: Date): Promise<Outcome<{ measurement: string; reportedTcb: string }>> {
+  private async verifySnp(row: SessionRow, pubkey: TeePubKey, evidence: SnpEvidence, now: Date): Promise<Outcome<{ measurement: string; reportedTcb: string; revocation: string }>> {
     try {
       parseRsaPublicKey(pubkey.kMod, pubkey.kExp);
     } catch (e) {
@@ -170,41 +269,65 @@ export class AttestationSession extends DurableObject<Env> {
     const workload = await getWorkload(this.env.DB, row.workload_id);
     if (!workload) return refuse(400, "workload-unknown", `workload "${row.workload_id}" is no longer registered`);
 
+    let policy;
+    try {
+      policy = parseSnpPolicy(workload.teeConfig);
+    } catch (e) {
+      if (!(e instanceof PolicyError)) throw e;
+      return refuse(400, "tee-config-invalid", `the workload's SNP policy is invalid: ${e.message}`.slice(0, 180));
+    }
+    const kdsUrl = this.env.KDS_URL || DEFAULT_KDS_URL;
     try {
       const verified = await verifySnpReport(report, {
-        trust: await anchorsFor(this.env.EXTRA_TRUSTED_ARKS),
+        trust: (await anchorsFor(this.env.EXTRA_TRUSTED_ARKS)).snp,
         productHint: evidence.gen,
         certificates,
-        provider: workerCertificateProvider(this.env.DB, this.env.KDS_URL || DEFAULT_KDS_URL, now),
+        provider: workerCertificateProvider(this.env.DB, kdsUrl, now),
+        revocation: { source: workerCrlSource(this.env.DB, kdsUrl, now), mode: this.env.CRL_MODE === "strict" ? "strict" : "best-effort" },
         now,
       });
       // reference-kbs binding: SHA-512 over the nonce and the base64 texts exactly as sent.
       const reportData = await sha512(concat(utf8(row.nonce), utf8(pubkey.kMod), utf8(pubkey.kExp)));
-      const rules = appraiseSnp(verified, { measurement: fromHex(workload.launchMeasurement), reportData }, parseSnpTeeConfig(workload.teeConfig));
-      assertAppraised(rules);
-      return { ok: true, measurement: toHex(verified.report.measurement), reportedTcb: verified.reportedTcb.raw };
+      assertAppraised(appraiseSnp(verified, { measurement: fromHex(workload.launchMeasurement), reportData }, policy));
+      return { ok: true, measurement: toHex(verified.report.measurement), reportedTcb: verified.reportedTcb.raw, revocation: verified.revocation.status };
     } catch (e) {
       if (!(e instanceof VerificationError)) throw e;
-      if (e.code === "certs-unavailable") return refuse(503, e.code, e.message, { retryAfter: e.extra.retryAfter ?? 60 });
+      // Transient upstream problems keep the challenge usable; everything else is the evidence's fault.
+      if (e.code === "certs-unavailable" || e.code === "crl-unavailable") return refuse(503, e.code, e.message, { retryAfter: e.extra.retryAfter ?? 60 });
       return refuse(400, `snp-${e.code}`, e.message, e.extra.rules ? { rules: e.extra.rules } : {});
     }
   }
 
-  /** GET /key/:key_id: the secret of this session's own workload, encrypted to the attested key. */
+  /** GET /key/:key_id: the secret of this session's own workload, sealed to the attested guest. */
   async releaseSecret(keyId: string): Promise<Outcome<{ body: string }>> {
     const row = await this.current();
-    if (!row || row.state !== "attested" || row.k_mod === null || row.k_exp === null) return NO_SESSION;
+    if (!row || row.state !== "attested") return NO_SESSION;
     // Only the session's own workload: reference-kbs lets any attested session read any key.
     const secret = keyId === row.workload_id ? await getSecret(this.env.DB, row.workload_id, keyId) : null;
     if (secret === null) return refuse(401, "key-not-authorized", "this session may only read its own workload's key");
+    const sealed = row.tee === "sev" ? await this.sealSev(utf8(secret)) : await this.sealSnp(row, utf8(secret));
+    if (sealed.ok) log({ event: "release", tee: row.tee, workload: row.workload_id, key_id: keyId });
+    return sealed;
+  }
+
+  /** SNP: PKCS#1 v1.5 to the guest's attested RSA key, as the JSON string `"<hex>"`. */
+  private async sealSnp(row: SessionRow, plaintext: Uint8Array): Promise<Outcome<{ body: string }>> {
+    if (row.k_mod === null || row.k_exp === null) return NO_SESSION;
     const key = parseRsaPublicKey(row.k_mod, row.k_exp);
-    const plaintext = utf8(secret);
     if (plaintext.length > maxPkcs1Plaintext(key)) {
       return refuse(400, "secret-too-long", `the secret does not fit RSA-${key.bits} PKCS#1 v1.5 (max ${maxPkcs1Plaintext(key)} bytes)`);
     }
-    const ciphertext = await rsaPkcs1Encrypt(key, plaintext);
-    log({ event: "release", workload: row.workload_id, key_id: keyId });
-    return { ok: true, body: `"${toHex(ciphertext)}"` };
+    return { ok: true, body: `"${toHex(await rsaPkcs1Encrypt(key, plaintext))}"` };
+  }
+
+  /** SEV: the LAUNCH_SECRET packet under TEK/TIK, bound to this launch's measure. */
+  private async sealSev(plaintext: Uint8Array): Promise<Outcome<{ body: string }>> {
+    const sev = this.sql().exec<SevRow & Record<string, SqlStorageValue>>("SELECT tek, tik, measure FROM sev").toArray()[0];
+    if (!sev?.measure) return NO_SESSION;
+    // Registration caps secrets at the slot size; a row written before that cap must not crash here.
+    if (plaintext.length > SEV_SECRET_SLOT) return refuse(400, "secret-too-long", `SEV secrets must fit the ${SEV_SECRET_SLOT}-byte LAUNCH_SECRET slot`);
+    const packet = await sealSecret({ tek: new Uint8Array(sev.tek), tik: new Uint8Array(sev.tik) }, new Uint8Array(sev.measure), plaintext);
+    return { ok: true, body: secretPacketJson(packet) };
   }
 
   override async alarm(): Promise<void> {

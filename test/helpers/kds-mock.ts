@@ -26,6 +26,8 @@ export interface KdsMock {
   calls: string[];
   /** Current failure mode: "outage" answers 503, "429" answers 429, "none" serves normally. */
   fail: KdsFailure;
+  /** DER CRLs served at /{vcek|vlek}/v1/{product}/crl, keyed "Milan/VCEK"; anything else is a 404. */
+  crls: Map<string, Uint8Array>;
 }
 
 const SPL_PARAMS = {
@@ -58,6 +60,10 @@ export function kdsResponder(chips: SyntheticChip[], opts: KdsOptions = {}): Kds
     const product = m[2] as Product;
     const ofKind = chips.filter((c) => c.product === product && c.signer === signer);
 
+    if (m[3] === "crl") {
+      const crl = mock.crls.get(`${product}/${signer}`);
+      return crl ? new Response(Uint8Array.from(crl), { headers: { "content-type": "application/pkix-crl" } }) : text(404, "Not Found");
+    }
     if (m[3] === "cert_chain") {
       const chip = ofKind[0];
       return chip
@@ -97,6 +103,7 @@ export function kdsResponder(chips: SyntheticChip[], opts: KdsOptions = {}): Kds
     },
     calls: [],
     fail: opts.fail ?? "none",
+    crls: new Map(),
   };
   return mock;
 }

@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { toHex } from "../../src/crypto/bytes";
 import { guestKey, bindingOf, type GuestKey } from "../helpers/guest";
 import { kdsResponder, type KdsMock } from "../helpers/kds-mock";
-import { certChainPem, createSyntheticChip, createVekFor, importChip, mutateReport, REPORT_OFFSETS, type SyntheticChip } from "../helpers/synthetic-amd";
+import { certChainPem, createCrl, createSyntheticChip, createVekFor, importChip, mutateReport, REPORT_OFFSETS, SERIALS, type SyntheticChip } from "../helpers/synthetic-amd";
 import { toPem } from "../../src/crypto/pem";
 import { attest, auth, call, expectProblem, getKey, register, registerSnp, type Session } from "./kbs";
 
@@ -89,7 +89,8 @@ describe("the reference-kbs SNP flow, end to end", () => {
     const chain = toPem(turin.vekDer) + certChainPem(turin);
     const res = await attest(p.session, key, await p.report({ version: 5 }), { certChain: chain, gen: "turin" });
     expect(res.status, await res.clone().text()).toBe(200);
-    expect(kds.calls).toEqual([]);
+    // Only the revocation list is fetched; every certificate came with the evidence.
+    expect(kds.calls).toEqual(["https://kdsintf.amd.com/vcek/v1/Turin/crl"]);
     const secret = await getKey(p.session, p.workloadId);
     expect(new TextDecoder().decode(key.decrypt((await secret.text()).slice(1, -1)))).toBe(`${PASSPHRASE} ${p.workloadId}`);
   });
@@ -219,13 +220,13 @@ describe("refusals (status, problem type, and no secret afterwards)", () => {
       400,
       "workload-tee-mismatch",
     );
-    for (const tee of ["sev", "tdx", "quantum"]) {
+    for (const tee of ["tdx", "quantum"]) {
       const body = await expectProblem(
         await call("/auth", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ version: "0.0.0", tee, "extra-params": "" }) }),
         400,
         "tee-unsupported",
       );
-      expect(body.detail).toContain("supported: snp");
+      expect(body.detail).toContain("supported: snp, sev");
     }
   });
 
@@ -337,5 +338,68 @@ describe("registration and input discipline", () => {
     await expectProblem(await attest(q.session, key, report.subarray(0, 1000)), 400, "evidence-malformed");
     const r = await prepare(milan);
     await expectProblem(await attest(r.session, key, report, { gen: "rome" }), 400, "body-invalid");
+  });
+});
+
+describe("the SNP policy and AMD revocation through the Worker", () => {
+  it("refuses an invalid policy at registration with the path of the problem", async () => {
+    const base = { workload_id: "pol-1", launch_measurement: "ab".repeat(48), passphrase: "p" };
+    const unknown = await expectProblem(await register({ ...base, tee_config: JSON.stringify({ tcb: { reported: { spl: 1 } } }) }), 400, "tee-config-invalid");
+    expect(unknown.detail).toContain("tcb.reported.spl");
+    const hex = await expectProblem(await register({ ...base, tee_config: JSON.stringify({ host_data: "abc" }) }), 400, "tee-config-invalid");
+    expect(hex.detail).toContain("host_data");
+    // The seed's free-form strings still mean the default policy.
+    expect((await register({ ...base, tee_config: "any legacy text" })).status).toBe(200);
+  });
+
+  it("lists the failing rules with expected and actual values in the refusal", async () => {
+    mockKds([milan]);
+    const floor = { tcb: { reported: { snp: milan.reportedTcb.snp + 1, microcode: milan.reportedTcb.microcode } } };
+    const p = await prepare(milan, JSON.stringify(floor));
+    const body = await expectProblem(await attest(p.session, key, await p.report()), 400, "snp-policy");
+    expect(body.rules).toEqual([{ rule: "tcb.reported.snp", ok: false, expected: `>= ${milan.reportedTcb.snp + 1}`, actual: String(milan.reportedTcb.snp) }]);
+    expect(body.detail).toContain("tcb.reported.snp");
+    await expectNoSecret(p);
+  });
+
+  it("accepts an extra allowed measurement (rolling upgrade) and nothing else", async () => {
+    mockKds([milan]);
+    const next = await measurementOf("release 2");
+    const p = await prepare(milan, JSON.stringify({ measurements: [toHex(next)] }));
+    expect((await attest(p.session, key, await p.report({ measurement: next }))).status).toBe(200);
+    const q = await prepare(milan, JSON.stringify({ measurements: [toHex(next)] }));
+    await expectProblem(await attest(q.session, key, await q.report({ measurement: await measurementOf("release 3") })), 400, "snp-policy");
+  });
+
+  it("refuses a VCEK that the ARK's CRL revokes, and a CRL that its ARK did not sign", async () => {
+    const fresh = await createVekFor(milan, { chipId: crypto.getRandomValues(new Uint8Array(64)), vekSerial: 0x4242 });
+    const mock = mockKds([fresh]);
+    mock.crls.set("Milan/VCEK", await createCrl(milan, { revokedSerials: [0x4242] }));
+    const p = await prepare(milan);
+    const res = await attest(p.session, key, await p.report({ chipId: fresh.chipId }, fresh));
+    expect((await expectProblem(res, 400, "snp-cert-revoked")).detail).toContain("0x4242");
+    await expectNoSecret(p);
+
+    const forged = await createSyntheticChip({ product: "Milan" });
+    mock.crls.set("Milan/VCEK", await createCrl(milan, { signWith: forged.arkPrivateKey }));
+    const q = await prepare(milan);
+    await expectProblem(await attest(q.session, key, await q.report()), 400, "snp-crl-invalid");
+  });
+
+  it("checks a current CRL that revokes nothing, and caches only AMD's own lists in D1", async () => {
+    const mock = mockKds([milan]);
+    mock.crls.set("Milan/VCEK", await createCrl(milan, { revokedSerials: [SERIALS.Milan.ask + 1] }));
+    const p = await prepare(milan);
+    expect((await attest(p.session, key, await p.report())).status).toBe(200);
+    expect(mock.calls.some((u) => u.endsWith("/vcek/v1/Milan/crl"))).toBe(true);
+    // A lab ARK's CRL must never occupy the Milan slot that AMD's list is cached in.
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM amd_crls").first("n")).toBe(0);
+  });
+
+  it("refuses at /attest a stored policy that no longer parses (written before validation existed)", async () => {
+    mockKds([milan]);
+    const p = await prepare(milan);
+    await env.DB.prepare("UPDATE configs SET tee_config = ?1 WHERE workload_id = ?2").bind('{"vmpl":"zero"}', p.workloadId).run();
+    await expectProblem(await attest(p.session, key, await p.report()), 400, "tee-config-invalid");
   });
 });

@@ -1,0 +1,26 @@
+// D1 cache of AMD CRLs that verified under a trusted ARK (see schema.sql). Stale rows are kept on
+// purpose: when KDS is unreachable the verifier decides what an out-of-date CRL is worth (CRL_MODE).
+
+import type { Product, SignerKind } from "../tee/snp/types";
+
+export interface CachedCrl {
+  der: Uint8Array;
+  /** Absent when the CRL names no nextUpdate. */
+  nextUpdate?: Date;
+}
+
+export async function getCachedCrl(db: D1Database, product: Product, signer: SignerKind): Promise<CachedCrl | undefined> {
+  const row = await db
+    .prepare("SELECT der, next_update FROM amd_crls WHERE product = ?1 AND signer = ?2")
+    .bind(product, signer)
+    .first<{ der: ArrayBuffer | number[]; next_update: number | null }>();
+  if (!row) return undefined;
+  return { der: new Uint8Array(row.der), ...(row.next_update !== null ? { nextUpdate: new Date(row.next_update * 1000) } : {}) };
+}
+
+export async function putCachedCrl(db: D1Database, product: Product, signer: SignerKind, crl: CachedCrl, now: Date): Promise<void> {
+  await db
+    .prepare("INSERT INTO amd_crls (product, signer, der, next_update, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (product, signer) DO UPDATE SET der = excluded.der, next_update = excluded.next_update, fetched_at = excluded.fetched_at")
+    .bind(product, signer, crl.der, crl.nextUpdate ? Math.floor(crl.nextUpdate.getTime() / 1000) : null, Math.floor(now.getTime() / 1000))
+    .run();
+}
