@@ -6,6 +6,10 @@ export interface Env {
   DB: D1Database;
   /** One Durable Object per attestation session. */
   SESSIONS: DurableObjectNamespace<AttestationSession>;
+  /** Workers Rate Limiting (wrangler.toml): /auth per client IP and per workload, admin auth failures per IP. */
+  AUTH_PER_IP?: RateLimit;
+  AUTH_PER_WORKLOAD?: RateLimit;
+  ADMIN_FAILURES_PER_IP?: RateLimit;
   /** Secret: bearer token for the admin endpoints (/register_workload). */
   ADMIN_TOKEN?: string;
   /** Base URL of AMD's Key Distribution Service (default https://kdsintf.amd.com). */

@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import type { Env } from "../env";
+import { clientIp, throttle } from "./limits";
 import { fail } from "./problem";
 
 async function digest(text: string): Promise<ArrayBuffer> {
@@ -18,6 +19,7 @@ export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) 
   const header = c.req.header("authorization") ?? "";
   const presented = /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1];
   if (!expected || !presented || !(await tokenMatches(presented, expected))) {
+    await throttle(c.env.ADMIN_FAILURES_PER_IP, clientIp(c), "failed admin authentications from this address");
     c.header("www-authenticate", 'Bearer realm="edgekbs-admin"');
     fail(401, "admin-unauthorized", "a valid admin bearer token is required");
   }

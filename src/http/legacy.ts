@@ -10,6 +10,7 @@ import { SevError } from "../tee/sev/types";
 import { parseSnpPolicy, PolicyError } from "../tee/snp/policy";
 import { PRODUCTS } from "../tee/snp/types";
 import { requireAdmin } from "./admin-auth";
+import { clientIp, throttle } from "./limits";
 import { fail, HttpProblem } from "./problem";
 
 /** The reference-kbs wire format (kbs-types 0.2), byte-compatible with libkrun's clients. */
@@ -150,6 +151,7 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
 });
 
 legacy.post("/auth", async (c) => {
+  await throttle(c.env.AUTH_PER_IP, clientIp(c), "sessions from this address");
   const body = await jsonBody(c, AuthBody);
   const tee = body.tee;
   if (tee !== "snp" && tee !== "sev") {
@@ -159,6 +161,7 @@ legacy.post("/auth", async (c) => {
   const extra: unknown = typeof raw === "string" ? parse(z.unknown(), raw, "extra-params") : raw;
   const id = newSessionId();
   const init: BeginInit = tee === "snp" ? { tee, nonce: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);
+  await throttle(c.env.AUTH_PER_WORKLOAD, init.workloadId, "sessions for this workload");
   const { extraParams } = unwrap(await session(c, id).begin(init));
   c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
   // SEV: extra-params is the SevChallenge as a JSON string, exactly as sev 1.1.0 serialises it.

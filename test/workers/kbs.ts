@@ -6,8 +6,11 @@ export const BASE = "http://kbs.test/kbs/v0";
 export const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", accept: "application/json" };
 
+/** A fresh client address per call unless the test names one, so the per-IP limits see many clients. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(`${BASE}${path}`, init));
+  const request = new Request(`${BASE}${path}`, init);
+  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", `198.51.100.${Math.floor(Math.random() * 254) + 1}`);
+  return (exports as unknown as { default: Fetcher }).default.fetch(request);
 }
 
 export function register(body: unknown, headers: Record<string, string> = ADMIN): Promise<Response> {
