@@ -13,13 +13,49 @@ CREATE TABLE IF NOT EXISTS configs (
   tee_config  TEXT NOT NULL
 );
 
--- Secrets released to an attested session of their own workload only.
--- The seed's /register_workload writes one secret whose key_id is the workload id.
+-- Secrets, sealed: each value is AES-256-GCM under its own data key, the data key wrapped by the master
+-- key `kid` (KBS_MASTER_KEY); both bind workload_id, key_id and version as AAD, so a moved or swapped row
+-- does not open. A D1 dump alone reveals no secret. Several named secrets per workload, each versioned;
+-- the newest version that is not deleted is the one released. Deleting is soft (deleted_at); destroying
+-- removes the rows. The seed's /register_workload writes a new version of key_id = workload_id.
 CREATE TABLE IF NOT EXISTS secrets (
-  workload_id TEXT NOT NULL,
-  key_id      TEXT NOT NULL,
-  secret      TEXT NOT NULL,
-  PRIMARY KEY (workload_id, key_id)
+  workload_id TEXT    NOT NULL,
+  key_id      TEXT    NOT NULL,
+  version     INTEGER NOT NULL,
+  kid         TEXT    NOT NULL,   -- master key the data key is wrapped with
+  wrapped_key BLOB    NOT NULL,   -- IV ‖ AES-GCM(master, data key)
+  ciphertext  BLOB    NOT NULL,   -- IV ‖ AES-GCM(data key, value)
+  created_at  INTEGER NOT NULL,   -- unix ms
+  created_by  TEXT    NOT NULL,   -- admin subject
+  deleted_at  INTEGER,            -- unix ms of the soft delete, NULL while live
+  PRIMARY KEY (workload_id, key_id, version)
+);
+
+-- Workload lifecycle (the seed tables hold its measurement and config). Deleting is soft until destroyed.
+CREATE TABLE IF NOT EXISTS workloads (
+  workload_id TEXT PRIMARY KEY,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  deleted_at  INTEGER
+);
+
+-- Append-only audit log, one hash chain: hash = SHA-256 over the row's fields and prev_hash (src/audit).
+-- Rows are appended by one Durable Object (AuditLog) so concurrent requests never fork or lose the chain;
+-- it also keeps the head, so deleting the newest rows is detected too. Never holds secret values.
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq       INTEGER PRIMARY KEY,
+  at        INTEGER NOT NULL,     -- unix ms
+  actor     TEXT    NOT NULL,     -- admin subject, "guest", or "system"
+  event     TEXT    NOT NULL,     -- e.g. workload.register, auth, attest, secret.release, admin.read
+  workload  TEXT,
+  key_id    TEXT,
+  version   INTEGER,
+  session   TEXT,
+  ok        INTEGER NOT NULL,
+  reason    TEXT,
+  details   TEXT    NOT NULL,     -- JSON: measurement, reported TCB, SHA-256 of the chip id, …
+  prev_hash TEXT    NOT NULL,
+  hash      TEXT    NOT NULL
 );
 
 -- AMD certificates (ASK/ASVK/ARK per product, VCEK per product + hwID + REPORTED_TCB) that already

@@ -6,6 +6,8 @@ import { defineConfig } from "vitest/config";
 import { createSyntheticChip, exportChip } from "./test/helpers/synthetic-amd";
 import { createSevPlatform, exportSevPlatform } from "./test/helpers/synthetic-sev";
 import { sevArkPem } from "./src/tee/trust";
+import { generateMasterKey } from "./src/crypto/seal";
+import { testJwtSigners } from "./test/helpers/admin-jwt";
 // wrangler's own splitter understands comments, strings and triggers in schema.sql.
 import { unstable_splitSqlQuery } from "wrangler";
 
@@ -41,6 +43,7 @@ export default defineConfig({
               createSyntheticChip({ product: "Turin" }),
               createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
             ]);
+            const jwtSigners = await testJwtSigners();
             // A legacy SEV platform the operator lists, and one nobody trusts.
             const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
             return {
@@ -54,6 +57,10 @@ export default defineConfig({
                 TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
                 EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
                 ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+                KBS_MASTER_KEY: generateMasterKey("test1"),
+                // A JWT signer the tests hold (Ed25519) and one (P-256) listed for ES256.
+                ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: jwtSigners.map((s) => s.publicJwk) }),
+                TEST_JWT_SIGNERS: jwtSigners as unknown as Json,
               },
               // No test reaches the network: anything a test did not mock fails loudly here.
               outboundService: (request: Request) =>

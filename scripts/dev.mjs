@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: apply schema.sql to the local D1, make sure .dev.vars holds an ADMIN_TOKEN, run wrangler dev.
+// `npm start`: apply schema.sql to the local D1, make sure .dev.vars holds ADMIN_TOKEN and KBS_MASTER_KEY, run wrangler dev.
 import { spawnSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,14 +12,18 @@ const run = (args) => {
 
 run(["d1", "execute", "kbs", "--local", "--file=schema.sql"]);
 
-const vars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
-let token = /^ADMIN_TOKEN=(.*)$/m.exec(vars)?.[1]?.replace(/^"|"$/g, "");
-if (!token) {
-  token = randomBytes(32).toString("hex");
-  writeFileSync(".dev.vars", `${vars}${vars && !vars.endsWith("\n") ? "\n" : ""}ADMIN_TOKEN="${token}"\n`, { mode: 0o600 });
-  console.log("Created .dev.vars with a new random ADMIN_TOKEN.");
-}
-console.log(`\nAdmin token (local only): ${token}\n`);
+// Local secrets: a random admin token and master key, created once and kept in .dev.vars (git-ignored).
+let vars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
+const read = (name) => new RegExp(`^${name}=(.*)$`, "m").exec(vars)?.[1]?.replace(/^"|"$/g, "");
+const ensure = (name, make) => {
+  if (read(name)) return;
+  vars = `${vars}${vars && !vars.endsWith("\n") ? "\n" : ""}${name}="${make()}"\n`;
+  writeFileSync(".dev.vars", vars, { mode: 0o600 });
+  console.log(`Added a new random ${name} to .dev.vars.`);
+};
+ensure("ADMIN_TOKEN", () => randomBytes(32).toString("hex"));
+ensure("KBS_MASTER_KEY", () => `dev1:${randomBytes(32).toString("base64")}`);
+console.log(`\nAdmin token (local only): ${read("ADMIN_TOKEN")}\n`);
 
 const dev = spawn(process.execPath, [...wrangler, "dev", "--port", "8787", ...process.argv.slice(2)], {
   stdio: "inherit",

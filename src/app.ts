@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Env } from "./env";
+import { admin } from "./http/admin";
 import { legacy } from "./http/legacy";
 import { HttpProblem, problemResponse } from "./http/problem";
 
@@ -17,6 +18,7 @@ app.use(
   }),
 );
 
+app.route("/kbs/v0/admin", admin);
 app.route("/kbs/v0", legacy);
 
 app.notFound((c) => problemResponse(c, { status: 404, code: "not-found", detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }));

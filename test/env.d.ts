@@ -2,6 +2,7 @@ import type { D1Migration } from "cloudflare:test";
 import type { Env as WorkerEnv } from "../src/env";
 import type { ChipTransfer } from "./helpers/synthetic-amd";
 import type { SevPlatformTransfer } from "./helpers/synthetic-sev";
+import type { JwtSigner } from "./helpers/admin-jwt";
 
 declare global {
   namespace Cloudflare {
@@ -12,6 +13,8 @@ declare global {
       /** Lab chips (Milan VCEK, Turin VCEK, Genoa VLEK) whose ARKs are in EXTRA_TRUSTED_ARKS. */
       TEST_CHIPS: ChipTransfer[];
       /** Legacy SEV platforms: `trusted`'s ARK is in EXTRA_TRUSTED_ARKS, `unlisted`'s is not. */
+      /** Admin JWT signers (EdDSA, ES256) whose public keys are in ADMIN_JWT_PUBLIC_KEYS. */
+      TEST_JWT_SIGNERS: JwtSigner[];
       TEST_SEV_PLATFORMS: { trusted: SevPlatformTransfer; unlisted: SevPlatformTransfer };
     }
   }

@@ -1,27 +1,43 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, loadAdminAuth, type AdminAuth, type AdminIdentity } from "../auth/admin";
 import type { Env } from "../env";
 import { clientIp, throttle } from "./limits";
 import { fail } from "./problem";
 
-async function digest(text: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+export type AdminEnv = { Bindings: Env; Variables: { admin: AdminIdentity } };
+
+let authCache: { source: string; auth: Promise<AdminAuth> } | undefined;
+/** The admin credentials config is parsed once per isolate (again only if the variables change). */
+function adminAuthFor(env: Env): Promise<AdminAuth> {
+  const source = JSON.stringify([env.ADMIN_TOKEN, env.ADMIN_JWT_PUBLIC_KEYS, env.ADMIN_JWT_ISSUER, env.ADMIN_JWT_AUDIENCE]);
+  if (authCache?.source !== source) authCache = { source, auth: loadAdminAuth(env) };
+  return authCache.auth;
 }
 
-/** Compares SHA-256 digests so the comparison is constant-time whatever the lengths. */
-async function tokenMatches(presented: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([digest(presented), digest(expected)]);
-  return crypto.subtle.timingSafeEqual(a, b);
-}
-
-/** `Authorization: Bearer <ADMIN_TOKEN>`; closed when no token is configured. */
-export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) => {
-  const expected = c.env.ADMIN_TOKEN;
-  const header = c.req.header("authorization") ?? "";
-  const presented = /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1];
-  if (!expected || !presented || !(await tokenMatches(presented, expected))) {
+/** `Authorization: Bearer <ADMIN_TOKEN or admin JWT>`; closed when neither is configured. */
+export const requireAdmin = createMiddleware<AdminEnv>(async (c, next) => {
+  try {
+    c.set("admin", await authenticateAdmin(await adminAuthFor(c.env), c.req.header("authorization")));
+  } catch (e) {
+    if (!(e instanceof AdminAuthError)) throw e;
     await throttle(c.env.ADMIN_FAILURES_PER_IP, clientIp(c), "failed admin authentications from this address");
     c.header("www-authenticate", 'Bearer realm="edgekbs-admin"');
-    fail(401, "admin-unauthorized", "a valid admin bearer token is required");
+    fail(401, "admin-unauthorized", `a valid admin token is required (${e.message})`);
   }
   await next();
 });
+
+/** A scoped token may touch only workloads under its prefixes. */
+export function requireWorkload(c: Context<AdminEnv>, workloadId: string): AdminIdentity {
+  const admin = c.get("admin");
+  if (!canAccessWorkload(admin, workloadId)) fail(403, "admin-forbidden", `this token's scope does not cover workload "${workloadId}"`);
+  return admin;
+}
+
+/** Operations over every workload (listing all, audit, re-wrap) need an unscoped credential. */
+export function requireUnrestricted(c: Context<AdminEnv>): AdminIdentity {
+  const admin = c.get("admin");
+  if (!isUnrestricted(admin)) fail(403, "admin-forbidden", "this operation needs an unscoped admin credential");
+  return admin;
+}

@@ -1,27 +1,25 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { toHex, utf8 } from "../crypto/bytes";
-import type { Env } from "../env";
+import { toHex } from "../crypto/bytes";
 import { NO_SESSION, type Refusal } from "../session/outcome";
 import type { BeginInit, SnpEvidence } from "../session/session";
+import { audit } from "../audit/log";
 import { registerWorkload } from "../store/workloads";
-import { parseLaunchMeasurement, parseSevPolicy, parseSevRequest } from "../tee/sev/json";
+import { parseLaunchMeasurement, parseSevRequest } from "../tee/sev/json";
 import { SevError } from "../tee/sev/types";
-import { parseSnpPolicy, PolicyError } from "../tee/snp/policy";
 import { PRODUCTS } from "../tee/snp/types";
-import { requireAdmin } from "./admin-auth";
+import { requireAdmin, requireWorkload, type AdminEnv } from "./admin-auth";
+import { keyring } from "./keyring";
 import { clientIp, throttle } from "./limits";
+import { jsonBody, parse, SecretValue, validate, WorkloadId } from "./body";
 import { fail, HttpProblem } from "./problem";
+import { checkTeeConfig } from "./tee-config";
 
 /** The reference-kbs wire format (kbs-types 0.2), byte-compatible with libkrun's clients. */
-export const legacy = new Hono<{ Bindings: Env }>({ strict: false });
+export const legacy = new Hono<AdminEnv>({ strict: false });
 
 const SUPPORTED_TEES = ["snp", "sev"] as const;
-/** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */
-const MAX_PASSPHRASE_BYTES = 512;
 const SESSION_ID_RE = /^[0-9a-f]{32}$/;
-
-const WorkloadId = z.string().regex(/^[A-Za-z0-9._~:@+-]{1,128}$/, "1-128 characters from A-Z a-z 0-9 . _ ~ : @ + -");
 
 const RegisterBody = z.object({
   workload_id: WorkloadId,
@@ -29,12 +27,7 @@ const RegisterBody = z.object({
     .string()
     .regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV launch digest) or 48 bytes (SNP MEASUREMENT)"),
   tee_config: z.string().max(16_384),
-  passphrase: z
-    .string()
-    .min(1, "must not be empty")
-    .refine((p) => utf8(p).length <= MAX_PASSPHRASE_BYTES, `at most ${MAX_PASSPHRASE_BYTES} bytes`)
-    // Both legacy guests read the passphrase as a C string: a NUL would silently truncate it.
-    .refine((p) => !p.includes("\0"), "must not contain NUL characters"),
+  passphrase: SecretValue,
 });
 
 /** kbs-types 0.2 sends extra-params as a JSON string; later versions as an object: both are accepted. */
@@ -65,54 +58,12 @@ function decodeSev<T>(decode: () => T): T {
   }
 }
 
-/** A policy that /auth or /attest could not use is refused at registration, not at the guest's boot. */
-function checkTeeConfig(launchMeasurement: string, teeConfig: string): void {
-  try {
-    // The measurement's length says which TEE the workload is for: 32 bytes SEV, 48 bytes SNP.
-    if (launchMeasurement.length === 64) parseSevPolicy(teeConfig);
-    else parseSnpPolicy(teeConfig);
-  } catch (e) {
-    if (e instanceof SevError || e instanceof PolicyError) fail(400, "tee-config-invalid", e.message);
-    throw e;
-  }
-}
-
 /** SEV /auth: kbs-types SevRequest (the platform's certificate chain and firmware build). */
 function sevBegin(extra: unknown, nonce: string): BeginInit {
   const req = decodeSev(() => parseSevRequest(extra));
   const id = WorkloadId.safeParse(req.workloadId);
   if (!id.success) fail(400, "body-invalid", `extra-params.workload_id: ${id.error.issues[0]!.message}`);
   return { tee: "sev", nonce, workloadId: req.workloadId, build: req.build, chain: req.chain };
-}
-
-function zodDetail(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
-    .join("; ");
-}
-
-function validate<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) fail(400, "body-invalid", `${what}: ${zodDetail(result.error)}`);
-  return result.data;
-}
-
-/** Parses JSON and validates it; every failure is a 400 problem naming the field. */
-function parse<T extends z.ZodType>(schema: T, text: string, what: string): z.output<T> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    fail(400, "body-malformed", `${what} is not valid JSON`);
-  }
-  return validate(schema, value, what);
-}
-
-async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
-  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json") fail(415, "unsupported-media-type", "send Content-Type: application/json");
-  return parse(schema, await c.req.text(), "request body");
 }
 
 /** The session id from `Cookie: session_id=…`. libkrun's C client may send it twice (identically). */
@@ -133,20 +84,32 @@ function newSessionId(): string {
   return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
-const session = (c: Context<{ Bindings: Env }>, id: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(id));
+const session = (c: Context<AdminEnv>, id: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(id));
 
 legacy.get("/", () => fail(401, "unauthorized", "authenticate with POST /kbs/v0/auth"));
 
 legacy.post("/register_workload", requireAdmin, async (c) => {
   const body = await jsonBody(c, RegisterBody);
+  const admin = requireWorkload(c, body.workload_id);
   checkTeeConfig(body.launch_measurement, body.tee_config);
-  await registerWorkload(c.env.DB, {
+  const launchMeasurement = body.launch_measurement.toLowerCase();
+  const { version } = await registerWorkload(c.env.DB, await keyring(c.env), {
     workloadId: body.workload_id,
-    launchMeasurement: body.launch_measurement.toLowerCase(),
+    launchMeasurement,
     teeConfig: body.tee_config,
     passphrase: body.passphrase,
+    actor: admin.subject,
+    now: Date.now(),
   });
-  console.log(JSON.stringify({ event: "register", workload: body.workload_id }));
+  await audit(c.env, {
+    actor: admin.subject,
+    event: "workload.register",
+    workload: body.workload_id,
+    keyId: body.workload_id,
+    version,
+    ok: true,
+    details: { launch_measurement: launchMeasurement, tee: launchMeasurement.length === 64 ? "sev" : "snp" },
+  });
   return c.body(null, 200);
 });
 

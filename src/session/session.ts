@@ -1,9 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
-import { concat, fromHex, isHex, sha512, toHex, utf8 } from "../crypto/bytes";
+import { concat, fromHex, isHex, sha256, sha512, toHex, utf8 } from "../crypto/bytes";
 import { maxPkcs1Plaintext, parseRsaPublicKey, rsaPkcs1Encrypt } from "../crypto/rsa";
 import type { Env } from "../env";
 import { DEFAULT_KDS_URL } from "../kds/kds";
-import { getSecret, getWorkload } from "../store/workloads";
+import { audit, sessionRef } from "../audit/log";
+import { SealConfigError, SealError } from "../crypto/seal";
+import { masterKeys } from "../store/keyring";
+import { releasableSecret } from "../store/secrets";
+import { getWorkload } from "../store/workloads";
 import { verifySevChain } from "../tee/sev/chain";
 import { challengeExtraParams, parseSevPolicy, secretPacketJson } from "../tee/sev/json";
 import { createLaunchSession, SEV_SECRET_SLOT, sealSecret, verifyLaunchMeasurement } from "../tee/sev/launch";
@@ -59,6 +63,20 @@ interface SessionRow {
   deadline: number;
   k_mod: string | null;
   k_exp: string | null;
+  measurement: string | null;
+  reported_tcb: string | null;
+  chip_hash: string | null;
+}
+
+/** An outcome plus what the audit row says about it. */
+interface Judged<T> {
+  outcome: Outcome<T>;
+  workload: string | null;
+  nonce: string | null;
+  tee: Tee | null;
+  details?: Record<string, unknown>;
+  keyId?: string;
+  version?: number;
 }
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS session (
@@ -72,7 +90,8 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS session (
   k_exp TEXT,
   attested_at INTEGER,
   measurement TEXT,
-  reported_tcb TEXT
+  reported_tcb TEXT,
+  chip_hash TEXT
 );
 CREATE TABLE IF NOT EXISTS sev (
   one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -118,7 +137,7 @@ export class AttestationSession extends DurableObject<Env> {
 
   /** The live session, or null when there is none or it expired (which also wipes it). */
   private async current(now = Date.now()): Promise<SessionRow | null> {
-    const row = this.sql().exec<SessionRow & Record<string, SqlStorageValue>>("SELECT nonce, workload_id, tee, state, deadline, k_mod, k_exp FROM session").toArray()[0];
+    const row = this.sql().exec<SessionRow & Record<string, SqlStorageValue>>("SELECT nonce, workload_id, tee, state, deadline, k_mod, k_exp, measurement, reported_tcb, chip_hash FROM session").toArray()[0];
     if (!row) return null;
     if (now >= row.deadline) {
       await this.wipe();
@@ -136,6 +155,10 @@ export class AttestationSession extends DurableObject<Env> {
 
   /** POST /auth: check the workload can attest with this TEE, then issue the challenge (SEV: the launch blob). */
   async begin(init: BeginInit): Promise<Outcome<{ extraParams: string }>> {
+    return this.recorded("auth", { outcome: await this.open(init), workload: init.workloadId, nonce: init.nonce, tee: init.tee });
+  }
+
+  private async open(init: BeginInit): Promise<Outcome<{ extraParams: string }>> {
     if (await this.current()) return refuse(409, "session-exists", "session id collision; retry /auth");
     const workload = await getWorkload(this.env.DB, init.workloadId);
     if (!workload) return refuse(400, "workload-unknown", `workload "${init.workloadId}" is not registered or has no tee_config`);
@@ -158,7 +181,6 @@ export class AttestationSession extends DurableObject<Env> {
       deadline,
     );
     await this.ctx.storage.setAlarm(deadline);
-    log({ event: "auth", tee: init.tee, workload: init.workloadId });
     return { ok: true, extraParams };
   }
 
@@ -184,14 +206,19 @@ export class AttestationSession extends DurableObject<Env> {
 
   /** POST /attest with SEV evidence: the LAUNCH_MEASURE HMAC must cover the registered digest. */
   async attestSev(measurement: LaunchMeasurement): Promise<Outcome> {
+    return this.recorded("attest", await this.judgeSev(measurement));
+  }
+
+  private async judgeSev(measurement: LaunchMeasurement): Promise<Judged<object>> {
     const checked = await this.challenged("sev");
-    if (!checked.ok) return checked;
+    if (!checked.ok) return checked.judged;
     const { row } = checked;
     const sev = this.sql().exec<SevRow & Record<string, SqlStorageValue>>("SELECT tek, tik, build, policy FROM sev").toArray()[0];
     const workload = await getWorkload(this.env.DB, row.workload_id);
+    const judged = (outcome: Outcome, details: Record<string, unknown> = {}): Judged<object> => ({ outcome, workload: row.workload_id, nonce: row.nonce, tee: "sev", details });
     if (!sev || !workload) {
       this.sql().exec("UPDATE session SET state = 'failed'");
-      return refuse(400, "workload-unknown", `workload "${row.workload_id}" is no longer registered`);
+      return judged(refuse(400, "workload-unknown", `workload "${row.workload_id}" is no longer registered`));
     }
     try {
       const keys = { tek: new Uint8Array(sev.tek), tik: new Uint8Array(sev.tik) };
@@ -199,60 +226,63 @@ export class AttestationSession extends DurableObject<Env> {
     } catch (e) {
       if (!(e instanceof SevError)) throw e;
       this.sql().exec("UPDATE session SET state = 'failed'");
-      log({ event: "attest", tee: "sev", workload: row.workload_id, ok: false, code: e.code });
-      return refuse(400, `sev-${e.code}`, e.message);
+      return judged(refuse(400, `sev-${e.code}`, e.message));
     }
     const now = Date.now();
     const deadline = now + seconds(this.env.SESSION_TTL_SECONDS, 10800) * 1000;
     this.sql().exec("UPDATE session SET state = 'attested', deadline = ?, attested_at = ?, measurement = ?", deadline, now, workload.launchMeasurement);
     this.sql().exec("UPDATE sev SET measure = ?", measurement.measure);
     await this.ctx.storage.setAlarm(deadline);
-    log({ event: "attest", tee: "sev", workload: row.workload_id, ok: true });
-    return { ok: true };
+    return judged({ ok: true }, { measurement: workload.launchMeasurement });
   }
 
   /** The live challenged session for this TEE; evidence of the other TEE burns the nonce. */
-  private async challenged(tee: Tee, now = Date.now()): Promise<Outcome<{ row: SessionRow }>> {
+  private async challenged(tee: Tee, now = Date.now()): Promise<{ ok: true; row: SessionRow } | { ok: false; judged: Judged<object> }> {
     const row = await this.current(now);
-    if (!row || row.state === "failed") return NO_SESSION;
-    if (row.state === "attested") return refuse(409, "already-attested", "this session is already attested; start a new one with /auth");
+    const no = (outcome: Outcome) => ({ ok: false as const, judged: { outcome, workload: row?.workload_id ?? null, nonce: row?.nonce ?? null, tee } });
+    if (!row || row.state === "failed") return no(NO_SESSION);
+    if (row.state === "attested") return no(refuse(409, "already-attested", "this session is already attested; start a new one with /auth"));
     if (row.tee !== tee) {
       this.sql().exec("UPDATE session SET state = 'failed'");
-      return refuse(400, "evidence-tee-mismatch", `this session was opened for ${row.tee} but the evidence is ${tee}`);
+      return no(refuse(400, "evidence-tee-mismatch", `this session was opened for ${row.tee} but the evidence is ${tee}`));
     }
     return { ok: true, row };
   }
 
   /** POST /attest with SNP evidence: verify, appraise, and on success open the session for secrets. */
   async attestSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
+    return this.recorded("attest", await this.judgeSnp(pubkey, evidence));
+  }
+
+  private async judgeSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Judged<object>> {
     const now = new Date();
     const checked = await this.challenged("snp", now.getTime());
-    if (!checked.ok) return checked;
+    if (!checked.ok) return checked.judged;
     const { row } = checked;
+    const judged = (outcome: Outcome, details: Record<string, unknown> = {}): Judged<object> => ({ outcome, workload: row.workload_id, nonce: row.nonce, tee: "snp", details });
 
     const result = await this.verifySnp(row, pubkey, evidence, now);
     if (!result.ok) {
       // An upstream outage leaves the challenge usable for a retry; any other failure burns the nonce.
       if (result.refusal.status !== 503) this.sql().exec("UPDATE session SET state = 'failed'");
-      log({ event: "attest", tee: "snp", workload: row.workload_id, ok: false, code: result.refusal.code });
-      return result;
+      return judged(result);
     }
     const deadline = now.getTime() + seconds(this.env.SESSION_TTL_SECONDS, 10800) * 1000;
     this.sql().exec(
-      "UPDATE session SET state = 'attested', deadline = ?, k_mod = ?, k_exp = ?, attested_at = ?, measurement = ?, reported_tcb = ?",
+      "UPDATE session SET state = 'attested', deadline = ?, k_mod = ?, k_exp = ?, attested_at = ?, measurement = ?, reported_tcb = ?, chip_hash = ?",
       deadline,
       pubkey.kMod,
       pubkey.kExp,
       now.getTime(),
       result.measurement,
       result.reportedTcb,
+      result.chipHash,
     );
     await this.ctx.storage.setAlarm(deadline);
-    log({ event: "attest", tee: "snp", workload: row.workload_id, ok: true, reported_tcb: result.reportedTcb, revocation: result.revocation });
-    return { ok: true };
+    return judged({ ok: true }, { measurement: result.measurement, reported_tcb: result.reportedTcb, chip_id_sha256: result.chipHash, revocation: result.revocation });
   }
 
-  private async verifySnp(row: SessionRow, pubkey: TeePubKey, evidence: SnpEvidence, now: Date): Promise<Outcome<{ measurement: string; reportedTcb: string; revocation: string }>> {
+  private async verifySnp(row: SessionRow, pubkey: TeePubKey, evidence: SnpEvidence, now: Date): Promise<Outcome<{ measurement: string; reportedTcb: string; chipHash: string; revocation: string }>> {
     try {
       parseRsaPublicKey(pubkey.kMod, pubkey.kExp);
     } catch (e) {
@@ -289,7 +319,8 @@ export class AttestationSession extends DurableObject<Env> {
       // reference-kbs binding: SHA-512 over the nonce and the base64 texts exactly as sent.
       const reportData = await sha512(concat(utf8(row.nonce), utf8(pubkey.kMod), utf8(pubkey.kExp)));
       assertAppraised(appraiseSnp(verified, { measurement: fromHex(workload.launchMeasurement), reportData }, policy));
-      return { ok: true, measurement: toHex(verified.report.measurement), reportedTcb: verified.reportedTcb.raw, revocation: verified.revocation.status };
+      const chipHash = toHex(await sha256(verified.report.chipId));
+      return { ok: true, measurement: toHex(verified.report.measurement), reportedTcb: verified.reportedTcb.raw, chipHash, revocation: verified.revocation.status };
     } catch (e) {
       if (!(e instanceof VerificationError)) throw e;
       // Transient upstream problems keep the challenge usable; everything else is the evidence's fault.
@@ -298,16 +329,51 @@ export class AttestationSession extends DurableObject<Env> {
     }
   }
 
-  /** GET /key/:key_id: the secret of this session's own workload, sealed to the attested guest. */
+  /** GET /key/:key_id: a secret of this session's own workload (newest live version), sealed to the attested guest. */
   async releaseSecret(keyId: string): Promise<Outcome<{ body: string }>> {
     const row = await this.current();
-    if (!row || row.state !== "attested") return NO_SESSION;
-    // Only the session's own workload: reference-kbs lets any attested session read any key.
-    const secret = keyId === row.workload_id ? await getSecret(this.env.DB, row.workload_id, keyId) : null;
-    if (secret === null) return refuse(401, "key-not-authorized", "this session may only read its own workload's key");
-    const sealed = row.tee === "sev" ? await this.sealSev(utf8(secret)) : await this.sealSnp(row, utf8(secret));
-    if (sealed.ok) log({ event: "release", tee: row.tee, workload: row.workload_id, key_id: keyId });
-    return sealed;
+    if (!row || row.state !== "attested") return this.recorded("secret.release", { outcome: NO_SESSION, workload: row?.workload_id ?? null, nonce: row?.nonce ?? null, tee: row?.tee ?? null, keyId });
+    const judged = (outcome: Outcome<{ body: string }>, version?: number): Judged<{ body: string }> => ({
+      outcome,
+      workload: row.workload_id,
+      nonce: row.nonce,
+      tee: row.tee,
+      keyId,
+      ...(version !== undefined && { version }),
+      details: { measurement: row.measurement, reported_tcb: row.reported_tcb, chip_id_sha256: row.chip_hash },
+    });
+    let secret: { version: number; value: Uint8Array } | null;
+    try {
+      // Key ids are looked up within the session's own workload only: another workload's keys are unreachable.
+      secret = await releasableSecret(this.env.DB, await masterKeys(this.env.KBS_MASTER_KEY), row.workload_id, keyId);
+    } catch (e) {
+      if (e instanceof SealConfigError) return this.recorded("secret.release", judged(refuse(503, "kbs-misconfigured", "the KBS master key is not configured; tell the operator")));
+      if (e instanceof SealError) return this.recorded("secret.release", judged(refuse(503, "secret-unavailable", "the stored secret does not authenticate; tell the operator")));
+      throw e;
+    }
+    if (secret === null) return this.recorded("secret.release", judged(refuse(401, "key-not-authorized", "this session's workload has no such key")));
+    const sealed = row.tee === "sev" ? await this.sealSev(secret.value) : await this.sealSnp(row, secret.value);
+    secret.value.fill(0);
+    return this.recorded("secret.release", judged(sealed, secret.version));
+  }
+
+  /** Logs one line and appends the audit row; an outcome is returned only once its row is written. */
+  private async recorded<T>(event: string, j: Judged<T>): Promise<Outcome<T>> {
+    const ok = j.outcome.ok;
+    const reason = j.outcome.ok ? null : j.outcome.refusal.code;
+    log({ event, tee: j.tee, workload: j.workload, key_id: j.keyId, version: j.version, ok, code: reason, ...j.details });
+    await audit(this.env, {
+      actor: "guest",
+      event,
+      workload: j.workload,
+      keyId: j.keyId ?? null,
+      version: j.version ?? null,
+      session: j.nonce ? await sessionRef(j.nonce) : null,
+      ok,
+      reason,
+      details: { ...(j.tee && { tee: j.tee }), ...j.details },
+    });
+    return j.outcome;
   }
 
   /** SNP: PKCS#1 v1.5 to the guest's attested RSA key, as the JSON string `"<hex>"`. */
