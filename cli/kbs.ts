@@ -12,6 +12,7 @@ import { verifySevChain } from "../src/tee/sev/chain";
 import { parseSevRequest } from "../src/tee/sev/json";
 import { SevError } from "../src/tee/sev/types";
 import { operatorTrust } from "../src/tee/trust";
+import { verifyAuditLog } from "../src/audit/client";
 import { PRODUCTS, VerificationError, type Product, type RevocationOptions, type SnpReport, type Tcb, type VerifiedReport } from "../src/tee/snp/types";
 import { verifySnpReport } from "../src/tee/snp/verify";
 
@@ -233,11 +234,33 @@ async function verifySevChainCommand(args: string[]): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// audit verify
+
+const AUDIT_VERIFY_USAGE = `  kbs audit verify --url https://kbs.example [--token TOKEN]
+
+  --url      the KBS base URL
+  --token    an unscoped admin token or JWT (default: $KBS_ADMIN_TOKEN)
+
+  Pages GET /kbs/v0/admin/audit and checks the hash chain and the writer's head: exit 0 when intact,
+  1 naming the first altered, missing or reordered row (or a truncated tail).`;
+
+async function auditVerify(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { url: { type: "string" }, token: { type: "string" } }, strict: true });
+  const token = values.token ?? process.env.KBS_ADMIN_TOKEN;
+  if (!values.url) throw new UsageError("--url is required");
+  if (!token) throw new UsageError("--token or KBS_ADMIN_TOKEN is required");
+  const verdict = await verifyAuditLog(fetch, values.url, token);
+  print(verdict);
+  return verdict.ok ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Subcommands by their first two words; each brings its usage text. */
 const COMMANDS: Record<string, Command> = {
   "verify snp": { usage: VERIFY_SNP_USAGE, run: verifySnp },
   "verify sev-chain": { usage: VERIFY_SEV_CHAIN_USAGE, run: verifySevChainCommand },
+  "audit verify": { usage: AUDIT_VERIFY_USAGE, run: auditVerify },
 };
 
 const USAGE = `usage:

@@ -18,12 +18,24 @@ function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
   return result;
 }
 
-/** Textbook RSA decryption + PKCS#1 v1.5 unpadding: neither WebCrypto nor Node 20 decrypts v1.5 any more. */
-function pkcs1Decrypt(n: Uint8Array, d: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  const k = n.length;
+interface PrivateParts {
+  n: Uint8Array;
+  p: bigint;
+  q: bigint;
+  dp: bigint;
+  dq: bigint;
+  qi: bigint;
+}
+
+/** Textbook RSA decryption (CRT) + PKCS#1 v1.5 unpadding: neither WebCrypto nor Node 20 decrypts v1.5 any more. */
+function pkcs1Decrypt(key: PrivateParts, ciphertext: Uint8Array): Uint8Array {
+  const k = key.n.length;
   if (ciphertext.length !== k) throw new Error(`ciphertext is ${ciphertext.length} bytes, modulus ${k}`);
-  const m = modPow(big(ciphertext), big(d), big(n)).toString(16).padStart(k * 2, "0");
-  const em = fromHex(m);
+  const c = big(ciphertext);
+  const m1 = modPow(c, key.dp, key.p);
+  const m2 = modPow(c, key.dq, key.q);
+  const h = (key.qi * (((m1 - m2) % key.p) + key.p)) % key.p;
+  const em = fromHex((m2 + h * key.q).toString(16).padStart(k * 2, "0"));
   const sep = em.indexOf(0, 2);
   if (em[0] !== 0 || em[1] !== 2 || sep < 10) throw new Error("not PKCS#1 v1.5 type 2 padding");
   return em.subarray(sep + 1);
@@ -37,11 +49,12 @@ export async function guestKey(): Promise<GuestKey> {
   )) as CryptoKeyPair;
   const jwk = (await crypto.subtle.exportKey("jwk", pair.privateKey)) as JsonWebKey;
   const n = fromBase64Loose(jwk.n!);
-  const d = fromBase64Loose(jwk.d!);
+  const part = (v: string | undefined) => big(fromBase64Loose(v!));
+  const priv: PrivateParts = { n, p: part(jwk.p), q: part(jwk.q), dp: part(jwk.dp), dq: part(jwk.dq), qi: part(jwk.qi) };
   return {
     kMod: toBase64(n),
     kExp: toBase64(fromBase64Loose(jwk.e!)),
-    decrypt: (hex) => pkcs1Decrypt(n, d, fromHex(hex)),
+    decrypt: (hex) => pkcs1Decrypt(priv, fromHex(hex)),
   };
 }
 

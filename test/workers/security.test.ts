@@ -1,0 +1,271 @@
+// The security properties, end to end through the Worker with real D1, Durable Objects and limits:
+// secrets sealed at rest, workloads isolated from each other, many concurrent sessions, scoped admin,
+// the audit chain, and nothing secret in logs.
+import { env } from "cloudflare:workers";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { verifyAuditLog } from "../../src/audit/client";
+import { toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
+import { adminJwt } from "../helpers/admin-jwt";
+import { bindingOf, guestKey, type GuestKey } from "../helpers/guest";
+import { kdsResponder } from "../helpers/kds-mock";
+import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
+import { ADMIN, attest, auth, call, expectProblem, getKey, register, type Session } from "./kbs";
+
+let milan: SyntheticChip;
+let key: GuestKey;
+let nextId = 0;
+
+beforeAll(async () => {
+  milan = await importChip(env.TEST_CHIPS[0]!);
+  key = await guestKey();
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+const mockKds = () => vi.spyOn(globalThis, "fetch").mockImplementation(kdsResponder([milan]).fetch);
+const measurementOf = async (label: string) => new Uint8Array(await crypto.subtle.digest("SHA-384", utf8(label)));
+const passphraseOf = (workloadId: string) => `passphrase-of-${workloadId}-${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
+
+interface Registered {
+  workloadId: string;
+  measurement: Uint8Array;
+  passphrase: string;
+}
+
+async function registerWorkload(prefix = "sec"): Promise<Registered> {
+  const workloadId = `${prefix}-${++nextId}`;
+  const measurement = await measurementOf(workloadId);
+  const passphrase = passphraseOf(workloadId);
+  const res = await register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: "", passphrase });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return { workloadId, measurement, passphrase };
+}
+
+/** auth + attest as the workload's genuine guest. */
+async function attested(w: Registered): Promise<Session> {
+  const session = await auth(w.workloadId);
+  const report = await milan.report({ measurement: w.measurement, reportData: await bindingOf(session.nonce, key) });
+  const res = await attest(session, key, report);
+  expect(res.status, await res.clone().text()).toBe(200);
+  return session;
+}
+
+async function secretFor(session: Session, keyId: string): Promise<string> {
+  const res = await getKey(session, keyId);
+  expect(res.status, await res.clone().text()).toBe(200);
+  return new TextDecoder().decode(key.decrypt((await res.text()).slice(1, -1)));
+}
+
+const adminCall = (path: string, init: RequestInit = {}, headers: Record<string, string> = ADMIN) =>
+  call(`/admin${path}`, { ...init, headers: { "content-type": "application/json", ...headers, ...(init.headers as Record<string, string>) } });
+
+/** Every row of every D1 table, as text (blobs as hex and latin-1), for at-rest checks. */
+async function dumpDatabase(): Promise<string> {
+  const { results: tables } = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'").all<{ name: string }>();
+  const parts: string[] = [];
+  for (const { name } of tables) {
+    const { results } = await env.DB.prepare(`SELECT * FROM "${name}"`).all<Record<string, unknown>>();
+    for (const row of results) {
+      for (const v of Object.values(row)) {
+        if (v instanceof ArrayBuffer || Array.isArray(v)) {
+          const bytes = new Uint8Array(v as ArrayBuffer);
+          parts.push(toHex(bytes), String.fromCharCode(...bytes));
+        } else parts.push(String(v));
+      }
+    }
+  }
+  return parts.join("\n");
+}
+
+describe("secrets at rest", () => {
+  it("keeps no secret in D1: not its bytes, hex, base64 or base64url", async () => {
+    mockKds();
+    const w = await registerWorkload();
+    const extra = `second-secret-${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
+    expect((await adminCall(`/workloads/${w.workloadId}/secrets/tls`, { method: "PUT", body: JSON.stringify({ value: extra }) })).status).toBe(201);
+    // The guest still gets both back, so the rows really hold them.
+    const session = await attested(w);
+    expect(await secretFor(session, w.workloadId)).toBe(w.passphrase);
+    expect(await secretFor(session, "tls")).toBe(extra);
+
+    const dump = await dumpDatabase();
+    for (const secret of [w.passphrase, extra]) {
+      const bytes = utf8(secret);
+      for (const form of [secret, toHex(bytes), toBase64(bytes), toBase64Url(bytes)]) expect(dump).not.toContain(form);
+    }
+  });
+
+  it("does not open a row moved to another workload (AAD binds workload, key and version)", async () => {
+    mockKds();
+    const a = await registerWorkload();
+    const b = await registerWorkload();
+    // Overwrite b's sealed passphrase with a's: same master key, wrong context.
+    await env.DB.prepare(
+      "UPDATE secrets SET wrapped_key = (SELECT wrapped_key FROM secrets WHERE workload_id = ?1), ciphertext = (SELECT ciphertext FROM secrets WHERE workload_id = ?1) WHERE workload_id = ?2",
+    )
+      .bind(a.workloadId, b.workloadId)
+      .run();
+    const session = await attested(b);
+    const res = await getKey(session, b.workloadId);
+    await expectProblem(res, 503, "secret-unavailable");
+  });
+});
+
+describe("workload isolation", () => {
+  it("a session attested for A reads none of B's secrets, by any key id", async () => {
+    mockKds();
+    const a = await registerWorkload();
+    const b = await registerWorkload();
+    expect((await adminCall(`/workloads/${b.workloadId}/secrets/shared`, { method: "PUT", body: JSON.stringify({ value: "b-only-value" }) })).status).toBe(201);
+    const session = await attested(a);
+    for (const keyId of [b.workloadId, "shared", `${b.workloadId}/..`, encodeURIComponent(`../${b.workloadId}`)]) {
+      const res = await getKey(session, keyId);
+      expect([401, 404]).toContain(res.status);
+      const text = await res.text();
+      expect(text).not.toContain(b.passphrase);
+      expect(text).not.toContain("b-only-value");
+    }
+    // A's own key is still there: the refusals above were about B, not a broken session.
+    expect(await secretFor(session, a.workloadId)).toBe(a.passphrase);
+  });
+
+  it("200 parallel sessions over 20 workloads: each gets exactly its own secret", async () => {
+    mockKds();
+    const workloads = await Promise.all(Array.from({ length: 20 }, () => registerWorkload("par")));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const w = workloads[i % 20]!;
+        const session = await attested(w);
+        return { w, got: await secretFor(session, w.workloadId) };
+      }),
+    );
+    for (const { w, got } of results) expect(got).toBe(w.passphrase);
+    expect(new Set(results.map((r) => r.got)).size).toBe(20);
+  }, 120_000);
+});
+
+describe("scoped admin", () => {
+  const [ed, es] = env.TEST_JWT_SIGNERS;
+  const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
+
+  it("accepts EdDSA and ES256 JWTs with exp, refuses expired or exp-less ones, and audits the subject", async () => {
+    for (const signer of [ed!, es!]) {
+      const jwt = await adminJwt(signer, { sub: `ops-${signer.alg}` });
+      expect((await register({ workload_id: `jwt-${signer.alg}`, launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }, bearer(jwt))).status).toBe(200);
+    }
+    await expectProblem(await register({ workload_id: "jwt-x", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }, bearer(await adminJwt(ed!, { exp: -120 }))), 401, "admin-unauthorized");
+    await expectProblem(await register({ workload_id: "jwt-x", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }, bearer(await adminJwt(ed!, { exp: null }))), 401, "admin-unauthorized");
+    const row = await env.DB.prepare("SELECT actor FROM audit_log WHERE event = 'workload.register' AND workload = 'jwt-ES256'").first<{ actor: string }>();
+    expect(row?.actor).toBe("ops-ES256");
+  });
+
+  it("limits a scoped token to its workload prefixes, and keeps global operations for unscoped ones", async () => {
+    const tenant = bearer(await adminJwt(ed!, { sub: "tenant-a-ops", scope: "tenant-a. shared-" }));
+    const body = (id: string) => ({ workload_id: id, launch_measurement: "cd".repeat(48), tee_config: "", passphrase: "p" });
+    expect((await register(body("tenant-a.web"), tenant)).status).toBe(200);
+    await expectProblem(await register(body("tenant-b.web"), tenant), 403, "admin-forbidden");
+    expect((await register(body("tenant-b.web"))).status).toBe(200);
+
+    const list = (await (await adminCall("/workloads?limit=500", {}, tenant)).json()) as { workloads: { workload_id: string }[] };
+    expect(list.workloads.length).toBeGreaterThan(0);
+    expect(list.workloads.every((w) => w.workload_id.startsWith("tenant-a.") || w.workload_id.startsWith("shared-"))).toBe(true);
+    await expectProblem(await adminCall(`/workloads/${"tenant-b.web"}`, {}, tenant), 403, "admin-forbidden");
+    await expectProblem(await adminCall("/audit", {}, tenant), 403, "admin-forbidden");
+    await expectProblem(await adminCall("/rewrap", { method: "POST" }, tenant), 403, "admin-forbidden");
+  });
+
+  it("reads workloads without secret values, versions secrets, soft-deletes and destroys", async () => {
+    mockKds();
+    const w = await registerWorkload();
+    const put = await adminCall(`/workloads/${w.workloadId}/secrets/${w.workloadId}`, { method: "PUT", body: JSON.stringify({ value: "rotated-passphrase" }) });
+    expect(await put.json()).toMatchObject({ version: 2 });
+    const detail = await (await adminCall(`/workloads/${w.workloadId}`)).text();
+    expect(detail).not.toContain(w.passphrase);
+    expect(detail).not.toContain("rotated-passphrase");
+    expect((JSON.parse(detail) as { secrets: { version: number }[] }).secrets.map((s) => s.version)).toEqual([1, 2]);
+
+    const session = await attested(w);
+    expect(await secretFor(session, w.workloadId)).toBe("rotated-passphrase");
+    // Deleting version 2 falls back to version 1; deleting all releases nothing.
+    expect((await adminCall(`/workloads/${w.workloadId}/secrets/${w.workloadId}?version=2`, { method: "DELETE" })).status).toBe(204);
+    expect(await secretFor(session, w.workloadId)).toBe(w.passphrase);
+    await expectProblem(await adminCall(`/workloads/${w.workloadId}/destroy`, { method: "POST" }), 409, "not-deleted");
+    expect((await adminCall(`/workloads/${w.workloadId}`, { method: "DELETE" })).status).toBe(204);
+    await expectProblem(await call("/auth", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ version: "0.0.0", tee: "snp", "extra-params": JSON.stringify({ workload_id: w.workloadId }) }) }), 400, "workload-unknown");
+    expect((await adminCall(`/workloads/${w.workloadId}/destroy`, { method: "POST" })).status).toBe(204);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM secrets WHERE workload_id = ?1").bind(w.workloadId).first("n")).toBe(0);
+
+    const rewrap = (await (await adminCall("/rewrap", { method: "POST" })).json()) as { rewrapped: number; total: number };
+    expect(rewrap.rewrapped).toBe(0);
+    expect(rewrap.total).toBeGreaterThan(0);
+  });
+});
+
+describe("audit chain", () => {
+  const verify = () => verifyAuditLog((input, init) => call(String(input).replace("http://kbs.test/kbs/v0", ""), init), "http://kbs.test", env.ADMIN_TOKEN!, 50);
+
+  it("records registrations, sessions, verdicts and releases, and the chain verifies page by page", async () => {
+    mockKds();
+    const w = await registerWorkload();
+    const session = await attested(w);
+    await secretFor(session, w.workloadId);
+    const { results } = await env.DB.prepare("SELECT event, ok, reason, version, details FROM audit_log WHERE workload = ?1 ORDER BY seq").bind(w.workloadId).all<{ event: string; ok: number; version: number | null; details: string }>();
+    expect(results.map((r) => r.event)).toEqual(["workload.register", "auth", "attest", "secret.release"]);
+    const release = JSON.parse(results[3]!.details) as Record<string, string>;
+    expect(release.measurement).toBe(toHex(w.measurement));
+    expect(release.chip_id_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(results[3]!.version).toBe(1);
+    const verdict = await verify();
+    expect(verdict).toMatchObject({ ok: true });
+  });
+
+  it("detects rows removed from the end (the writer keeps the head)", async () => {
+    await registerWorkload();
+    expect((await verify()).ok).toBe(true);
+    const { n } = (await env.DB.prepare("SELECT max(seq) AS n FROM audit_log").first<{ n: number }>())!;
+    const row = await env.DB.prepare("SELECT * FROM audit_log WHERE seq = ?1").bind(n).first<Record<string, unknown>>();
+    await env.DB.prepare("DELETE FROM audit_log WHERE seq = ?1").bind(n).run();
+    expect(await verify()).toMatchObject({ ok: false, seq: n });
+    // Put it back: the chain is whole again, so the next test starts from an intact log.
+    const cols = Object.keys(row!);
+    await env.DB.prepare(`INSERT INTO audit_log (${cols.join(", ")}) VALUES (${cols.map((_, i) => `?${i + 1}`).join(", ")})`).bind(...cols.map((k) => row![k])).run();
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it("fails verification at an altered row and at a deleted row", async () => {
+    await registerWorkload();
+    await registerWorkload();
+    expect((await verify()).ok).toBe(true);
+    const { n } = (await env.DB.prepare("SELECT max(seq) AS n FROM audit_log").first<{ n: number }>())!;
+
+    await env.DB.prepare("UPDATE audit_log SET actor = 'someone-else' WHERE seq = ?1").bind(n - 1).run();
+    expect(await verify()).toMatchObject({ ok: false, seq: n - 1 });
+    await env.DB.prepare("DELETE FROM audit_log WHERE seq = ?1").bind(n - 1).run();
+    expect(await verify()).toMatchObject({ ok: false, seq: n - 1 });
+  });
+});
+
+describe("nothing secret in logs or audit rows", () => {
+  it("logs no passphrase, admin token, session id or guest key across a full flow and its refusals", async () => {
+    mockKds();
+    const lines: string[] = [];
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
+    }
+    const w = await registerWorkload();
+    const session = await attested(w);
+    await secretFor(session, w.workloadId);
+    await getKey(session, "nope");
+    await register({ workload_id: "x", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }, { authorization: "Bearer wrong-token-value" });
+    await attest(session, key, new Uint8Array(1184));
+
+    expect(lines.length).toBeGreaterThan(0);
+    const logged = lines.join("\n");
+    const audited = JSON.stringify((await env.DB.prepare("SELECT * FROM audit_log").all()).results);
+    const sessionId = session.cookie.slice("session_id=".length);
+    for (const secret of [w.passphrase, env.ADMIN_TOKEN!, "wrong-token-value", sessionId, key.kMod, env.KBS_MASTER_KEY!.split(":")[1]!]) {
+      expect(logged).not.toContain(secret);
+      expect(audited).not.toContain(secret);
+    }
+  });
+});
