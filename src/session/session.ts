@@ -137,6 +137,11 @@ export class AttestationSession extends DurableObject<Env> {
 
   /** The live session, or null when there is none or it expired (which also wipes it). */
   private async current(now = Date.now()): Promise<SessionRow | null> {
+    // A cookie naming no session (forged, stale, random) must not make this object create storage.
+    if (!this.schemaReady) {
+      if (this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session'").toArray().length === 0) return null;
+      this.schemaReady = true;
+    }
     const row = this.sql().exec<SessionRow & Record<string, SqlStorageValue>>("SELECT nonce, workload_id, tee, state, deadline, k_mod, k_exp, measurement, reported_tcb, chip_hash FROM session").toArray()[0];
     if (!row) return null;
     if (now >= row.deadline) {
