@@ -11,6 +11,12 @@ const run = (args) => {
 };
 
 run(["d1", "execute", "kbs", "--local", "--file=schema.sql"]);
+// A local database from before sealed secrets keeps its old `secrets` table (the schema only adds what is missing).
+const probe = spawnSync(process.execPath, [...wrangler, "d1", "execute", "kbs", "--local", "--command=SELECT wrapped_key FROM secrets LIMIT 0"], { encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+if (probe.status !== 0) {
+  console.error("The local D1 predates sealed secrets. Remove .wrangler/state (local data only) and run npm start again.");
+  process.exit(1);
+}
 
 // Local secrets: a random admin token and master key, created once and kept in .dev.vars (git-ignored).
 let vars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
