@@ -1,0 +1,412 @@
+// Admin credentials (src/auth/admin.ts): the static ADMIN_TOKEN, EdDSA / ES256 JWTs from a JWKS, the
+// 30 s clock tolerance, algorithm and key confusion, issuer / audience, scope prefixes, JWKS loading,
+// and refusals that never echo the presented credential.
+
+import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, loadAdminAuth, type AdminAuth, type AdminIdentity } from "../../src/auth/admin";
+import { adminJwt, testJwtSigners, type JwtSigner } from "../helpers/admin-jwt";
+
+const STATIC_TOKEN = "static-admin-token-5f2c9a1e7b3d";
+/** A fixed instant, so expiry is checked through the `now` parameter rather than the wall clock. */
+const T0 = 1_900_000_000;
+const at = (seconds: number) => new Date(seconds * 1000);
+
+let ed: JwtSigner;
+let es: JwtSigner;
+let jwksOnly: AdminAuth;
+
+const b64u = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+
+/** A JWT with exactly these claims and header fields, signed by the signer's private key. */
+async function signed(signer: JwtSigner, claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+  const key = await importJWK(signer.privateJwk, signer.alg);
+  return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, ...header }).sign(key);
+}
+
+/** Another key pair of the same algorithm, under the given kid: not in the JWKS. */
+async function stranger(alg: "EdDSA" | "ES256", kid: string): Promise<JwtSigner> {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === "EdDSA" && { crv: "Ed25519" }) });
+  return { alg, kid, publicJwk: { ...(await exportJWK(publicKey)), kid, alg }, privateJwk: { ...(await exportJWK(privateKey)), kid, alg } };
+}
+
+const jwks = (...keys: JWK[]) => JSON.stringify({ keys });
+
+/** The AdminAuthError an authentication is refused with; asserts the presented token is not echoed. */
+async function refusal(auth: AdminAuth, header: string | undefined, now?: Date): Promise<string> {
+  let caught: unknown;
+  try {
+    await authenticateAdmin(auth, header, now);
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `expected ${header?.slice(0, 40)} to be refused`).toBeInstanceOf(AdminAuthError);
+  const message = (caught as Error).message;
+  expect(message.length).toBeGreaterThan(0);
+  const token = header?.replace(/^\S+\s+/, "") ?? "";
+  if (token.length >= 8) expect(message).not.toContain(token);
+  // Nor any recognisable part of a JWT (header, claims, signature).
+  for (const part of token.split(".")) if (part.length >= 8) expect(message).not.toContain(part);
+  if (message.includes(STATIC_TOKEN)) throw new Error("the static token was echoed");
+  return message;
+}
+
+beforeAll(async () => {
+  [ed, es] = (await testJwtSigners()) as [JwtSigner, JwtSigner];
+  expect([ed.alg, es.alg]).toEqual(["EdDSA", "ES256"]);
+  jwksOnly = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk) });
+});
+
+describe("static ADMIN_TOKEN", () => {
+  let auth: AdminAuth;
+  beforeAll(async () => {
+    auth = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN });
+  });
+
+  it("the right token is the unrestricted admin-token identity", async () => {
+    const who = await authenticateAdmin(auth, `Bearer ${STATIC_TOKEN}`);
+    expect(who).toEqual({ kind: "token", subject: "admin-token", scope: null });
+    expect(isUnrestricted(who)).toBe(true);
+    expect(canAccessWorkload(who, "anything")).toBe(true);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    expect((await authenticateAdmin(auth, `bearer ${STATIC_TOKEN}`)).kind).toBe("token");
+    expect((await authenticateAdmin(auth, `BEARER ${STATIC_TOKEN}`)).kind).toBe("token");
+  });
+
+  it.each([
+    ["a wrong token", "Bearer not-the-admin-token"],
+    ["a prefix of the token", `Bearer ${STATIC_TOKEN.slice(0, -1)}`],
+    ["the token plus one character", `Bearer ${STATIC_TOKEN}x`],
+    ["the token in another case", `Bearer ${STATIC_TOKEN.toUpperCase()}`],
+    ["the token twice", `Bearer ${STATIC_TOKEN}${STATIC_TOKEN}`],
+  ])("refuses %s", async (_name, header) => {
+    expect(await refusal(auth, header)).toBe("the token is not valid");
+  });
+
+  it.each([
+    ["no header", undefined],
+    ["an empty header", ""],
+    ["Basic credentials", `Basic ${Buffer.from(`admin:${STATIC_TOKEN}`).toString("base64")}`],
+    ["another scheme with the right token", `Token ${STATIC_TOKEN}`],
+    ["the bare token without a scheme", STATIC_TOKEN],
+    ["Bearer with no token", "Bearer"],
+    ["Bearer and a space", "Bearer "],
+    ["two spaces after Bearer", `Bearer  ${STATIC_TOKEN}`],
+    ["a leading space", ` Bearer ${STATIC_TOKEN}`],
+    ["a trailing space", `Bearer ${STATIC_TOKEN} `],
+    ["a trailing newline", `Bearer ${STATIC_TOKEN}\n`],
+    ["a second token", `Bearer ${STATIC_TOKEN} ${STATIC_TOKEN}`],
+    ["a non-ASCII character", `Bearer ${STATIC_TOKEN}é`],
+  ])("refuses %s as a malformed header", async (_name, header) => {
+    expect(await refusal(auth, header)).toBe("send Authorization: Bearer <token>");
+  });
+
+  it("a JWT is not accepted when only the static token is configured", async () => {
+    expect(await refusal(auth, `Bearer ${await adminJwt(ed)}`)).toBe("the token is not valid");
+  });
+});
+
+describe("no credential configured", () => {
+  it("refuses everything, saying so", async () => {
+    const none = await loadAdminAuth({});
+    expect(none).toMatchObject({ tokenDigest: null, jwks: null });
+    for (const token of [STATIC_TOKEN, await adminJwt(ed), "a.b.c", ""]) {
+      expect(await refusal(none, `Bearer ${token}`)).toMatch(token ? /no admin credential is configured/ : /Bearer <token>/);
+    }
+    // Blank values count as not configured.
+    const blank = await loadAdminAuth({ ADMIN_TOKEN: "", ADMIN_JWT_PUBLIC_KEYS: "   " });
+    expect(await refusal(blank, `Bearer ${STATIC_TOKEN}`)).toMatch(/no admin credential is configured/);
+  });
+});
+
+describe("JWTs", () => {
+  it("both signers' tokens are accepted as kind jwt with subject = sub", async () => {
+    for (const signer of [ed, es]) {
+      const who = await authenticateAdmin(jwksOnly, `Bearer ${await adminJwt(signer, { sub: `ops-${signer.alg}@example` })}`);
+      expect(who).toEqual({ kind: "jwt", subject: `ops-${signer.alg}@example`, scope: null });
+      expect(isUnrestricted(who)).toBe(true);
+    }
+  });
+
+  it("work alongside the static token", async () => {
+    const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk) });
+    expect((await authenticateAdmin(both, `Bearer ${STATIC_TOKEN}`)).kind).toBe("token");
+    expect((await authenticateAdmin(both, `Bearer ${await adminJwt(es, { sub: "x" })}`)).subject).toBe("x");
+    expect(await refusal(both, "Bearer wrong")).toBe("the token is not valid");
+  });
+
+  describe("expiry and the 30 s clock tolerance", () => {
+    it.each([
+      ["long before exp", -3600, true],
+      ["1 s before exp", -1, true],
+      ["at exp", 0, true],
+      ["29 s after exp", 29, true],
+      ["30 s after exp", 30, false],
+      ["31 s after exp", 31, false],
+      ["an hour after exp", 3600, false],
+    ])("%s", async (_name, offset, ok) => {
+      for (const signer of [ed, es]) {
+        const token = await signed(signer, { sub: "ops", exp: T0 });
+        const now = at(T0 + offset);
+        if (ok) expect((await authenticateAdmin(jwksOnly, `Bearer ${token}`, now)).subject).toBe("ops");
+        else expect(await refusal(jwksOnly, `Bearer ${token}`, now)).toBe("the token has expired");
+      }
+    });
+
+    it("the wall clock is the default `now`", async () => {
+      await expect(authenticateAdmin(jwksOnly, `Bearer ${await adminJwt(ed, { exp: -31 })}`)).rejects.toThrow("expired");
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${await adminJwt(ed, { exp: -5 })}`)).kind).toBe("jwt");
+    });
+
+    it("a token not yet valid (nbf beyond the tolerance) is refused", async () => {
+      const token = await signed(ed, { sub: "ops", exp: T0 + 3600, nbf: T0 + 60 });
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim nbf is invalid");
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${token}`, at(T0 + 31))).kind).toBe("jwt");
+    });
+
+    it("a non-numeric exp is refused", async () => {
+      const token = await signed(ed, { sub: "ops", exp: `${T0 + 60}` as unknown as number });
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toMatch(/exp/);
+    });
+  });
+
+  it("a token without exp is refused", async () => {
+    for (const signer of [ed, es]) {
+      expect(await refusal(jwksOnly, `Bearer ${await adminJwt(signer, { exp: null })}`)).toBe("claim exp is invalid");
+    }
+  });
+
+  it("a token without sub is refused", async () => {
+    for (const signer of [ed, es]) {
+      expect(await refusal(jwksOnly, `Bearer ${await adminJwt(signer, { sub: "" })}`)).toBe("claim sub is invalid");
+    }
+  });
+
+  describe("keys", () => {
+    it("a token signed by another key under a configured kid is refused", async () => {
+      for (const signer of [ed, es]) {
+        const impostor = await stranger(signer.alg, signer.kid);
+        expect(await refusal(jwksOnly, `Bearer ${await adminJwt(impostor)}`)).toBe("the token's signature does not verify");
+      }
+    });
+
+    it("a token under an unknown kid is refused", async () => {
+      for (const signer of [ed, es]) {
+        const impostor = await stranger(signer.alg, `${signer.kid}-other`);
+        expect(await refusal(jwksOnly, `Bearer ${await adminJwt(impostor)}`)).toBe("no configured key matches the token");
+      }
+    });
+
+    it("a token whose header points at the other algorithm's kid is refused", async () => {
+      const token = await signed(es, { sub: "ops", exp: T0 + 60 }, { kid: ed.kid });
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("no configured key matches the token");
+    });
+
+    it("a token from a key that was removed from the JWKS is refused", async () => {
+      const onlyEs = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(es.publicJwk) });
+      expect(await refusal(onlyEs, `Bearer ${await adminJwt(ed)}`)).toBe("no configured key matches the token");
+      expect((await authenticateAdmin(onlyEs, `Bearer ${await adminJwt(es)}`)).kind).toBe("jwt");
+    });
+
+    it("a token with a changed claim or a changed signature is refused", async () => {
+      for (const signer of [ed, es]) {
+        const [h, p, s] = (await signed(signer, { sub: "ops", exp: T0 + 60 })).split(".") as [string, string, string];
+        const forgedClaims = b64u({ sub: "root", exp: T0 + 60 });
+        expect(await refusal(jwksOnly, `Bearer ${h}.${forgedClaims}.${s}`, at(T0))).toBe("the token's signature does not verify");
+        const sig = Buffer.from(s, "base64url");
+        sig[5]! ^= 1;
+        expect(await refusal(jwksOnly, `Bearer ${h}.${p}.${sig.toString("base64url")}`, at(T0))).toBe("the token's signature does not verify");
+      }
+    });
+  });
+
+  describe("algorithms", () => {
+    const claims = { sub: "ops", exp: T0 + 60 };
+
+    it("an HS256 token is refused, including one keyed with the public key's bytes (key confusion)", async () => {
+      const secrets = [new Uint8Array(32).fill(1), new TextEncoder().encode(JSON.stringify(ed.publicJwk)), Buffer.from(ed.publicJwk.x!, "base64url"), new TextEncoder().encode(es.publicJwk.x!)];
+      for (const kid of [ed.kid, es.kid]) {
+        for (const secret of secrets) {
+          const token = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid }).sign(secret);
+          expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("the token's algorithm is not allowed (EdDSA, ES256)");
+        }
+      }
+    });
+
+    it("RS256 and other ECDSA curves are refused", async () => {
+      const rsa = await generateKeyPair("RS256");
+      const rs = await new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: ed.kid }).sign(rsa.privateKey);
+      expect(await refusal(jwksOnly, `Bearer ${rs}`, at(T0))).toBe("the token's algorithm is not allowed (EdDSA, ES256)");
+      const p384 = await generateKeyPair("ES384");
+      const es384 = await new SignJWT(claims).setProtectedHeader({ alg: "ES384", kid: es.kid }).sign(p384.privateKey);
+      expect(await refusal(jwksOnly, `Bearer ${es384}`, at(T0))).toBe("the token's algorithm is not allowed (EdDSA, ES256)");
+    });
+
+    it("alg none is refused, with an empty or a made-up signature", async () => {
+      for (const alg of ["none", "None", "NONE"]) {
+        const unsigned = `${b64u({ alg, kid: ed.kid, typ: "JWT" })}.${b64u(claims)}`;
+        for (const token of [`${unsigned}.`, `${unsigned}.AAAA`, unsigned]) {
+          const message = await refusal(jwksOnly, `Bearer ${token}`, at(T0));
+          expect(message).toMatch(/not valid|not allowed|malformed/);
+        }
+      }
+      // Even when a static token is configured, an unsigned JWT is not mistaken for anything valid.
+      const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk) });
+      await refusal(both, `Bearer ${b64u({ alg: "none" })}.${b64u(claims)}.`, at(T0));
+    });
+
+    it("a token with a header that is not JSON, or claims that are not an object, is refused as malformed", async () => {
+      const sig = (await signed(ed, claims)).split(".")[2]!;
+      expect(await refusal(jwksOnly, `Bearer ${Buffer.from("not json").toString("base64url")}.${b64u(claims)}.${sig}`, at(T0))).toBe("the token is malformed");
+      // Correctly signed, but the claims are a JSON array.
+      const arrayClaims = await new CompactSign(new TextEncoder().encode(JSON.stringify([claims]))).setProtectedHeader({ alg: "EdDSA", kid: ed.kid }).sign(await importJWK(ed.privateJwk, "EdDSA"));
+      expect(await refusal(jwksOnly, `Bearer ${arrayClaims}`, at(T0))).toBe("the token is malformed");
+    });
+  });
+
+  describe("issuer and audience", () => {
+    const base = { sub: "ops", exp: T0 + 60 };
+
+    it("are not checked when not configured", async () => {
+      for (const extra of [{}, { iss: "https://anyone.example" }, { aud: "whatever" }, { iss: "x", aud: ["a", "b"] }]) {
+        expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { ...base, ...extra })}`, at(T0))).subject).toBe("ops");
+      }
+    });
+
+    it("the issuer is enforced when configured", async () => {
+      const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk), ADMIN_JWT_ISSUER: "https://idp.example" });
+      expect((await authenticateAdmin(auth, `Bearer ${await signed(es, { ...base, iss: "https://idp.example" })}`, at(T0))).kind).toBe("jwt");
+      for (const iss of [undefined, "https://evil.example", "https://idp.example/", "HTTPS://IDP.EXAMPLE"]) {
+        const token = await signed(es, { ...base, ...(iss !== undefined && { iss }) });
+        expect(await refusal(auth, `Bearer ${token}`, at(T0))).toBe("claim iss is invalid");
+      }
+    });
+
+    it("the audience is enforced when configured (a string, or an array containing it)", async () => {
+      const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_AUDIENCE: "edgekbs-admin" });
+      for (const aud of ["edgekbs-admin", ["other", "edgekbs-admin"]]) {
+        expect((await authenticateAdmin(auth, `Bearer ${await signed(ed, { ...base, aud })}`, at(T0))).kind).toBe("jwt");
+      }
+      for (const aud of [undefined, "edgekbs", "edgekbs-admin-2", ["other"], []]) {
+        const token = await signed(ed, { ...base, ...(aud !== undefined && { aud }) });
+        expect(await refusal(auth, `Bearer ${token}`, at(T0))).toBe("claim aud is invalid");
+      }
+    });
+
+    it("both at once", async () => {
+      const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_ISSUER: "idp", ADMIN_JWT_AUDIENCE: "kbs" });
+      expect((await authenticateAdmin(auth, `Bearer ${await signed(ed, { ...base, iss: "idp", aud: "kbs" })}`, at(T0))).kind).toBe("jwt");
+      await refusal(auth, `Bearer ${await signed(ed, { ...base, iss: "idp" })}`, at(T0));
+      await refusal(auth, `Bearer ${await signed(ed, { ...base, aud: "kbs" })}`, at(T0));
+      await refusal(auth, `Bearer ${await signed(ed, { ...base, iss: "kbs", aud: "idp" })}`, at(T0));
+    });
+  });
+
+  describe("scope", () => {
+    async function identity(scope: unknown): Promise<AdminIdentity> {
+      return authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: "tenant-ops", exp: T0 + 60, scope })}`, at(T0));
+    }
+
+    it.each([
+      ["a space-separated string", "tenant-a. shared-"],
+      ["a string with extra spaces", "  tenant-a.   shared-  "],
+      ["an array", ["tenant-a.", "shared-"]],
+    ])("as %s: prefix semantics", async (_name, scope) => {
+      const who = await identity(scope);
+      expect(who.scope).toEqual(["tenant-a.", "shared-"]);
+      expect(isUnrestricted(who)).toBe(false);
+      const access = (id: string) => canAccessWorkload(who, id);
+      expect(access("tenant-a.web")).toBe(true);
+      expect(access("tenant-a.db.replica")).toBe(true);
+      expect(access("tenant-a.")).toBe(true); // the exact id of a prefix
+      expect(access("shared-cache")).toBe(true);
+      expect(access("tenant-b.web")).toBe(false);
+      expect(access("tenant-a")).toBe(false);
+      expect(access("xtenant-a.web")).toBe(false);
+      expect(access("TENANT-A.web")).toBe(false);
+      expect(access("shared")).toBe(false);
+      expect(access("")).toBe(false);
+    });
+
+    it("a scope naming one exact workload id", async () => {
+      const who = await identity("wl-7");
+      expect(who.scope).toEqual(["wl-7"]);
+      expect(canAccessWorkload(who, "wl-7")).toBe(true);
+      expect(canAccessWorkload(who, "wl-")).toBe(false);
+      expect(canAccessWorkload(who, "wl-8")).toBe(false);
+    });
+
+    it.each([
+      ["an empty string", ""],
+      ["only spaces", "   "],
+      ["an empty array", []],
+      ["an array with an empty prefix", ["tenant-a.", ""]],
+      ["an array with a non-string", ["tenant-a.", 7]],
+      ["a number", 42],
+      ["null", null],
+      ["an object", { prefix: "tenant-a." }],
+      ["true", true],
+    ])("%s is refused", async (_name, scope) => {
+      const token = await signed(ed, { sub: "tenant-ops", exp: T0 + 60, scope });
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("the scope claim must list workload-id prefixes");
+    });
+
+    it("the static token and unscoped JWTs are unrestricted", async () => {
+      expect(isUnrestricted({ kind: "token", subject: "admin-token", scope: null })).toBe(true);
+      const who = await identity(undefined);
+      expect(who.scope).toBeNull();
+      expect(isUnrestricted(who)).toBe(true);
+      expect(canAccessWorkload(who, "any-workload")).toBe(true);
+    });
+  });
+});
+
+describe("loadAdminAuth", () => {
+  it("records the issuer and audience only when set", async () => {
+    const plain = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk) });
+    expect("issuer" in plain || "audience" in plain).toBe(false);
+    const full = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_ISSUER: "i", ADMIN_JWT_AUDIENCE: "a" });
+    expect(full).toMatchObject({ issuer: "i", audience: "a" });
+    expect(full.tokenDigest).toBeNull();
+  });
+
+  it("keeps only a digest of the static token", async () => {
+    const auth = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN });
+    expect(auth.tokenDigest).toBeInstanceOf(Uint8Array);
+    expect(auth.tokenDigest!.length).toBe(32);
+    expect(Buffer.from(auth.tokenDigest!).toString("latin1")).not.toContain(STATIC_TOKEN);
+    expect(JSON.stringify(auth)).not.toContain(STATIC_TOKEN);
+  });
+
+  it.each([
+    ["non-JSON", "not json", /not JSON/],
+    ["a truncated JWKS", '{"keys":[', /not JSON/],
+    ["JSON null", "null", /at least one key/],
+    ["an array", "[]", /at least one key/],
+    ["no keys member", "{}", /at least one key/],
+    ["keys not an array", '{"keys":{}}', /at least one key/],
+    ["an empty key list", '{"keys":[]}', /at least one key/],
+  ])("throws for %s", async (_name, value, message) => {
+    await expect(loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: value })).rejects.toThrow(message);
+  });
+
+  it("throws for a JWKS holding a private key, without echoing it", async () => {
+    for (const signer of [ed, es]) {
+      const e = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(es.publicJwk, signer.privateJwk) }).catch((x: unknown) => x as Error);
+      expect(e).toBeInstanceOf(Error);
+      expect((e as Error).message).toMatch(/key 2 contains a private key/);
+      expect((e as Error).message).not.toContain(signer.privateJwk.d!);
+    }
+  });
+
+  it("throws for RSA, symmetric and other-curve keys", async () => {
+    const rsa = { ...(await exportJWK((await generateKeyPair("RS256", { extractable: true })).publicKey)), kid: "rsa" };
+    const p384 = { ...(await exportJWK((await generateKeyPair("ES384", { extractable: true })).publicKey)), kid: "p384" };
+    const x25519 = { ...(await exportJWK((await generateKeyPair("ECDH-ES", { crv: "X25519", extractable: true })).publicKey)), kid: "x25519" };
+    const oct: JWK = { kty: "oct", k: Buffer.from("0123456789abcdef0123456789abcdef").toString("base64url"), kid: "hmac" };
+    expect([rsa.kty, p384.crv, x25519.crv]).toEqual(["RSA", "P-384", "X25519"]);
+    for (const bad of [rsa, p384, x25519, oct]) {
+      await expect(loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, bad) })).rejects.toThrow(/key 2: only Ed25519 \(EdDSA\) and P-256 \(ES256\) keys are accepted/);
+    }
+  });
+});
