@@ -43,8 +43,22 @@ export async function hashAuditEntry(entry: Omit<AuditEntry, "hash">): Promise<s
   return toHex(await sha256(utf8(canonical({ v: 1, seq, at, actor, event, workload, keyId, version, session, ok, reason, details, prevHash }))));
 }
 
+/** The entry exactly as it reads back from storage: absent fields null, details through JSON (Dates, undefined). */
+function stored(fields: Omit<AuditEntry, "seq" | "prevHash" | "hash">): Omit<AuditEntry, "seq" | "prevHash" | "hash"> {
+  const { workload, keyId, version, session, reason, details } = fields;
+  return {
+    ...fields,
+    workload: workload ?? null,
+    keyId: keyId ?? null,
+    version: version ?? null,
+    session: session ?? null,
+    reason: reason ?? null,
+    details: JSON.parse(JSON.stringify(details ?? {})) as Record<string, unknown>,
+  };
+}
+
 export async function appendAuditEntry(prev: { seq: number; hash: string } | null, fields: Omit<AuditEntry, "seq" | "prevHash" | "hash">): Promise<AuditEntry> {
-  const body = { ...fields, seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? GENESIS_HASH };
+  const body = { ...stored(fields), seq: (prev?.seq ?? 0) + 1, prevHash: prev?.hash ?? GENESIS_HASH };
   return { ...body, hash: await hashAuditEntry(body) };
 }
 

@@ -79,6 +79,12 @@ function reason(e: unknown): string {
   return "the token is malformed";
 }
 
+const TOKEN_IDENTITY: AdminIdentity = { kind: "token", subject: "admin-token", scope: null };
+
+async function matchesToken(auth: AdminAuth, presented: string): Promise<boolean> {
+  return auth.tokenDigest !== null && constantTimeEqual(await sha256(presented), auth.tokenDigest);
+}
+
 /** The identity behind an `Authorization` header, or AdminAuthError. */
 export async function authenticateAdmin(auth: AdminAuth, authorization: string | undefined, now = new Date()): Promise<AdminIdentity> {
   const presented = /^Bearer ([\x21-\x7e]+)$/i.exec(authorization ?? "")?.[1];
@@ -96,11 +102,15 @@ export async function authenticateAdmin(auth: AdminAuth, authorization: string |
         ...(auth.audience && { audience: auth.audience }),
       }));
     } catch (e) {
+      // A static token may itself look like a JWT (three dotted parts); it still counts as the token.
+      if (await matchesToken(auth, presented)) return TOKEN_IDENTITY;
       throw new AdminAuthError(reason(e));
     }
-    return { kind: "jwt", subject: payload.sub!, scope: scopeOf(payload) };
+    // jose checks that sub is present, not what it is; it becomes the audit log's actor.
+    if (typeof payload.sub !== "string" || payload.sub.trim() === "" || payload.sub.length > 256) throw new AdminAuthError("claim sub is invalid");
+    return { kind: "jwt", subject: payload.sub, scope: scopeOf(payload) };
   }
-  if (auth.tokenDigest && constantTimeEqual(await sha256(presented), auth.tokenDigest)) return { kind: "token", subject: "admin-token", scope: null };
+  if (await matchesToken(auth, presented)) return TOKEN_IDENTITY;
   throw new AdminAuthError(auth.tokenDigest || auth.jwks ? "the token is not valid" : "no admin credential is configured");
 }
 

@@ -44,6 +44,36 @@ describe("round trip and layout", () => {
     expect(await openSecret(ring, CTX, sealed)).toEqual(PLAINTEXT);
   });
 
+  it("matches the documented layout: both layers open by hand with the documented AADs, and only with them", async () => {
+    const entry = generateMasterKey("kA");
+    const ring = await parseMasterKeys(entry);
+    const sealed = await sealSecret(ring, CTX, PLAINTEXT);
+    const kek = await crypto.subtle.importKey("raw", Buffer.from(keyText(entry), "base64"), "AES-GCM", false, ["decrypt"]);
+    const aad = (parts: unknown[]) => new TextEncoder().encode(JSON.stringify(parts));
+    const open = async (key: CryptoKey, sealedBytes: Uint8Array, additionalData: Uint8Array) =>
+      new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealedBytes.slice(0, IV_BYTES), additionalData }, key, sealedBytes.slice(IV_BYTES)));
+    const dek = await open(kek, sealed.wrappedKey, aad(["edgekbs/dek/v1", "kA", CTX.workloadId, CTX.keyId, CTX.version]));
+    expect(dek.length).toBe(32);
+    const dataKey = await crypto.subtle.importKey("raw", dek, "AES-GCM", false, ["decrypt"]);
+    expect(await open(dataKey, sealed.ciphertext, aad(["edgekbs/secret/v1", CTX.workloadId, CTX.keyId, CTX.version]))).toEqual(PLAINTEXT);
+    // Each layer binds every part of the context on its own (defence in depth), and the outer one the kid.
+    const wrongSecretAads = [
+      ["edgekbs/secret/v1", CTX.workloadId, CTX.keyId, CTX.version + 1],
+      ["edgekbs/secret/v1", "other", CTX.keyId, CTX.version],
+      ["edgekbs/secret/v1", CTX.workloadId, "other", CTX.version],
+      ["edgekbs/secret/v1", CTX.workloadId, CTX.keyId],
+      ["edgekbs/dek/v1", CTX.workloadId, CTX.keyId, CTX.version],
+    ];
+    for (const parts of wrongSecretAads) await expect(open(dataKey, sealed.ciphertext, aad(parts))).rejects.toThrow();
+    const wrongKeyAads = [
+      ["edgekbs/dek/v1", "kB", CTX.workloadId, CTX.keyId, CTX.version],
+      ["edgekbs/dek/v1", "kA", CTX.workloadId, CTX.keyId, CTX.version + 1],
+      ["edgekbs/dek/v1", CTX.workloadId, CTX.keyId, CTX.version],
+      ["edgekbs/secret/v1", "kA", CTX.workloadId, CTX.keyId, CTX.version],
+    ];
+    for (const parts of wrongKeyAads) await expect(open(kek, sealed.wrappedKey, aad(parts))).rejects.toThrow();
+  });
+
   it("round-trips an empty value", async () => {
     const ring = await parseMasterKeys(generateMasterKey());
     const sealed = await sealSecret(ring, CTX, new Uint8Array(0));
