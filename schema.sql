@@ -32,20 +32,27 @@ CREATE TABLE IF NOT EXISTS secrets (
 );
 
 -- Workload lifecycle (the seed tables hold its measurement and config). Deleting is soft until destroyed.
+-- generation moves on with every change of measurement or policy and with a delete; a session remembers the
+-- generation it attested under and /key refuses it once the workload has moved on (revocation).
 CREATE TABLE IF NOT EXISTS workloads (
   workload_id TEXT PRIMARY KEY,
   created_at  INTEGER NOT NULL,
   updated_at  INTEGER NOT NULL,
-  deleted_at  INTEGER
+  deleted_at  INTEGER,
+  generation  INTEGER NOT NULL DEFAULT 1
 );
 
--- Append-only audit log, one hash chain: hash = SHA-256 over the row's fields and prev_hash (src/audit).
--- Rows are appended by one Durable Object (AuditLog) so concurrent requests never fork or lose the chain;
--- it also keeps the head, so deleting the newest rows is detected too. Never holds secret values.
+-- Append-only audit log in shards, each its own hash chain: hash = SHA-256 over the row's fields (shard
+-- included) and prev_hash (src/audit). Shard "admin" is written in the same D1 batch as the admin action it
+-- records; shard "session/<Durable Object id>" is written inside that session's object together with its
+-- state change and exported here by the object's alarm (INSERT OR IGNORE, so a repeated export is harmless).
+-- The AuditWitness object keeps each shard's head outside D1, so removed rows are detected too.
+-- Never holds secret values.
 CREATE TABLE IF NOT EXISTS audit_log (
-  seq       INTEGER PRIMARY KEY,
+  shard     TEXT    NOT NULL,
+  seq       INTEGER NOT NULL,
   at        INTEGER NOT NULL,     -- unix ms
-  actor     TEXT    NOT NULL,     -- admin subject, "guest", or "system"
+  actor     TEXT    NOT NULL,     -- "token", "jwt:<iss>/<sub>", or "guest"
   event     TEXT    NOT NULL,     -- e.g. workload.register, auth, attest, secret.release, admin.read
   workload  TEXT,
   key_id    TEXT,
@@ -55,8 +62,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
   reason    TEXT,
   details   TEXT    NOT NULL,     -- JSON: measurement, reported TCB, SHA-256 of the chip id, …
   prev_hash TEXT    NOT NULL,
-  hash      TEXT    NOT NULL
+  hash      TEXT    NOT NULL,
+  PRIMARY KEY (shard, seq)
 );
+CREATE INDEX IF NOT EXISTS audit_log_workload ON audit_log (workload, event);
 
 -- AMD certificates (ASK/ASVK/ARK per product, VCEK per product + hwID + REPORTED_TCB) that already
 -- chained to a pinned or operator-listed ARK. Spares AMD KDS (which rate-limits) on later attestations;

@@ -11,10 +11,10 @@ const run = (args) => {
 };
 
 run(["d1", "execute", "kbs", "--local", "--file=schema.sql"]);
-// A local database from before sealed secrets keeps its old `secrets` table (the schema only adds what is missing).
-const probe = spawnSync(process.execPath, [...wrangler, "d1", "execute", "kbs", "--local", "--command=SELECT wrapped_key FROM secrets LIMIT 0"], { encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+// A local database from an earlier schema keeps its old tables (the schema only adds what is missing).
+const probe = spawnSync(process.execPath, [...wrangler, "d1", "execute", "kbs", "--local", "--command=SELECT s.wrapped_key, w.generation, a.shard FROM secrets s, workloads w, audit_log a LIMIT 0"], { encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 if (probe.status !== 0) {
-  console.error("The local D1 predates sealed secrets. Remove .wrangler/state (local data only) and run npm start again.");
+  console.error("The local D1 predates the current schema. Remove .wrangler/state (local data only) and run npm start again.");
   process.exit(1);
 }
 

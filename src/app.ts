@@ -4,12 +4,19 @@ import type { Env } from "./env";
 import { admin } from "./http/admin";
 import { legacy } from "./http/legacy";
 import { HttpProblem, problemResponse } from "./http/problem";
+import { VersionConflict } from "./store/secrets";
 
 // strict: false so /kbs/v0/ and /kbs/v0 are one route, as in reference-kbs.
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
 
 // Evidence is a few KB; SEV requests carry six certificates as JSON integer arrays (~70 KB).
 const MAX_BODY_BYTES = 256 * 1024;
+
+// Challenges, sessions, secrets and admin data all pass through here: no cache may keep any answer.
+app.use(async (c, next) => {
+  await next();
+  c.res.headers.set("cache-control", "no-store");
+});
 
 app.use(
   bodyLimit({
@@ -25,6 +32,7 @@ app.notFound((c) => problemResponse(c, { status: 404, code: "not-found", detail:
 
 app.onError((err, c) => {
   if (err instanceof HttpProblem) return problemResponse(c, err.refusal);
+  if (err instanceof VersionConflict) return problemResponse(c, { status: 409, code: "version-conflict", detail: "another admin changed this at the same time; retry" });
   // Unexpected: log the kind only (messages could echo input), answer a generic 500.
   console.error(JSON.stringify({ event: "error", name: err.name }));
   return problemResponse(c, { status: 500, code: "internal", detail: "internal error" });

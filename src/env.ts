@@ -1,16 +1,21 @@
-import type { AuditLog } from "./audit/log";
+import type { AuditWitness } from "./audit/witness";
+import type { LoginThrottle } from "./auth/throttle";
 import type { AttestationSession } from "./session/session";
 
 /** Every binding, secret and variable the Worker reads (wrangler.toml, `.dev.vars`, `wrangler secret put`). */
 export interface Env {
-  /** D1: workloads, measurements, TEE configs, secrets and the AMD certificate cache (schema.sql). */
+  /** D1: workloads, measurements, TEE configs, secrets, the audit log and the AMD certificate cache (schema.sql). */
   DB: D1Database;
-  /** One Durable Object per attestation session. */
+  /** One Durable Object per attestation session; it also holds that session's audit shard. */
   SESSIONS: DurableObjectNamespace<AttestationSession>;
-  /** Workers Rate Limiting (wrangler.toml): /auth per client IP and per workload, admin auth failures per IP. */
+  /** Each audit shard's newest head, kept outside D1 (never on a guest's request path). */
+  AUDIT_WITNESS: DurableObjectNamespace<AuditWitness>;
+  /** Failed admin authentications per client address, checked before any credential. */
+  LOGIN_THROTTLE: DurableObjectNamespace<LoginThrottle>;
+  /** Workers Rate Limiting (wrangler.toml). */
   AUTH_PER_IP?: RateLimit;
-  AUTH_PER_WORKLOAD?: RateLimit;
-  ADMIN_FAILURES_PER_IP?: RateLimit;
+  ATTEST_FAILURES_PER_WORKLOAD?: RateLimit;
+  INVALID_SESSIONS_PER_IP?: RateLimit;
   /** Secret: static bearer token for the admin endpoints (compared as SHA-256, in constant time). */
   ADMIN_TOKEN?: string;
   /** JWKS JSON of the public keys (Ed25519 / EdDSA, P-256 / ES256) that sign admin JWTs. */
@@ -18,10 +23,10 @@ export interface Env {
   /** Required `iss` / `aud` of admin JWTs, when set. */
   ADMIN_JWT_ISSUER?: string;
   ADMIN_JWT_AUDIENCE?: string;
+  /** Longest admin JWT lifetime accepted, `exp − iat` in seconds (default 3600). */
+  ADMIN_JWT_MAX_TTL_SECONDS?: string;
   /** Secret: master keys that wrap the secrets' data keys, `kid:base64(32 bytes)`, comma-separated, active first. */
   KBS_MASTER_KEY?: string;
-  /** The audit log writer: one Durable Object instance serialises every append. */
-  AUDIT: DurableObjectNamespace<AuditLog>;
   /** Base URL of AMD's Key Distribution Service (default https://kdsintf.amd.com). */
   KDS_URL?: string;
   /** Seconds a challenge may stay unanswered (default 300). */

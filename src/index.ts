@@ -1,5 +1,6 @@
 import { app } from "./app";
 
-export { AuditLog } from "./audit/log";
+export { AuditWitness } from "./audit/witness";
+export { LoginThrottle } from "./auth/throttle";
 export { AttestationSession } from "./session/session";
 export default app;

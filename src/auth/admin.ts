@@ -1,15 +1,17 @@
 // Admin credentials: the static ADMIN_TOKEN (compared as SHA-256 digests in constant time) and JWTs
 // signed with EdDSA (Ed25519) or ES256 by keys in ADMIN_JWT_PUBLIC_KEYS (a JWKS). A JWT's optional
-// `scope` claim limits it to workload ids under the given prefixes (multi-tenant operators).
+// `scope` claim limits it to some workload ids (multi-tenant operators): an entry that ends in one of the
+// separators `. _ ~ : @ + -` is a prefix ("web." covers "web.prod"), any other entry is one exact id
+// ("web" covers "web" only, not "webhook-prod").
 
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import { buf, utf8 } from "../crypto/bytes";
 
 export interface AdminIdentity {
   kind: "token" | "jwt";
-  /** "admin-token", or the JWT's `sub`: who did it, for the audit log. */
+  /** Who did it, for the audit log: "token", or "jwt:<iss>/<sub>" (so no JWT can pass for the token). */
   subject: string;
-  /** Workload-id prefixes the credential may touch; null means every workload. */
+  /** Workload ids and id prefixes the credential may touch (see above); null means every workload. */
   scope: readonly string[] | null;
 }
 
@@ -18,6 +20,8 @@ export interface AdminAuth {
   jwks: ReturnType<typeof createLocalJWKSet> | null;
   issuer?: string;
   audience?: string;
+  /** Longest accepted lifetime, exp − iat (or exp − now without iat). */
+  maxTtlSeconds: number;
 }
 
 /** A credential was refused; the short reason never echoes the credential. */
@@ -26,13 +30,17 @@ export class AdminAuthError extends Error {
 }
 
 const ALGORITHMS = ["EdDSA", "ES256"];
+const DEFAULT_MAX_TTL_SECONDS = 3600;
+const SCOPE_SEPARATORS = "._~:@+-";
 const CLOCK_TOLERANCE_SECONDS = 30;
 
 async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", buf(utf8(text))));
 }
 
-export async function loadAdminAuth(env: { ADMIN_TOKEN?: string; ADMIN_JWT_PUBLIC_KEYS?: string; ADMIN_JWT_ISSUER?: string; ADMIN_JWT_AUDIENCE?: string }): Promise<AdminAuth> {
+export async function loadAdminAuth(env: { ADMIN_TOKEN?: string; ADMIN_JWT_PUBLIC_KEYS?: string; ADMIN_JWT_ISSUER?: string; ADMIN_JWT_AUDIENCE?: string; ADMIN_JWT_MAX_TTL_SECONDS?: string }): Promise<AdminAuth> {
+  const maxTtlSeconds = env.ADMIN_JWT_MAX_TTL_SECONDS?.trim() ? Number(env.ADMIN_JWT_MAX_TTL_SECONDS) : DEFAULT_MAX_TTL_SECONDS;
+  if (!Number.isInteger(maxTtlSeconds) || maxTtlSeconds <= 0) throw new Error("ADMIN_JWT_MAX_TTL_SECONDS must be a positive whole number of seconds");
   let jwks: AdminAuth["jwks"] = null;
   if (env.ADMIN_JWT_PUBLIC_KEYS?.trim()) {
     let set: JSONWebKeySet;
@@ -51,6 +59,7 @@ export async function loadAdminAuth(env: { ADMIN_TOKEN?: string; ADMIN_JWT_PUBLI
   return {
     tokenDigest: env.ADMIN_TOKEN ? await sha256(env.ADMIN_TOKEN) : null,
     jwks,
+    maxTtlSeconds,
     ...(env.ADMIN_JWT_ISSUER && { issuer: env.ADMIN_JWT_ISSUER }),
     ...(env.ADMIN_JWT_AUDIENCE && { audience: env.ADMIN_JWT_AUDIENCE }),
   };
@@ -66,7 +75,7 @@ function scopeOf(payload: JWTPayload): readonly string[] | null {
   const claim = payload.scope;
   if (claim === undefined) return null;
   const prefixes = typeof claim === "string" ? claim.split(" ").filter(Boolean) : Array.isArray(claim) && claim.every((p) => typeof p === "string") ? (claim as string[]) : null;
-  if (!prefixes || prefixes.length === 0 || prefixes.some((p) => p === "")) throw new AdminAuthError("the scope claim must list workload-id prefixes");
+  if (!prefixes || prefixes.length === 0 || prefixes.some((p) => p === "")) throw new AdminAuthError("the scope claim must list workload ids or id prefixes");
   return prefixes;
 }
 
@@ -79,7 +88,7 @@ function reason(e: unknown): string {
   return "the token is malformed";
 }
 
-const TOKEN_IDENTITY: AdminIdentity = { kind: "token", subject: "admin-token", scope: null };
+const TOKEN_IDENTITY: AdminIdentity = { kind: "token", subject: "token", scope: null };
 
 async function matchesToken(auth: AdminAuth, presented: string): Promise<boolean> {
   return auth.tokenDigest !== null && constantTimeEqual(await sha256(presented), auth.tokenDigest);
@@ -95,7 +104,7 @@ export async function authenticateAdmin(auth: AdminAuth, authorization: string |
     try {
       ({ payload } = await jwtVerify(presented, auth.jwks, {
         algorithms: ALGORITHMS,
-        requiredClaims: ["exp", "sub"],
+        requiredClaims: ["exp", "iat", "sub"],
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         currentDate: now,
         ...(auth.issuer && { issuer: auth.issuer }),
@@ -108,14 +117,24 @@ export async function authenticateAdmin(auth: AdminAuth, authorization: string |
     }
     // jose checks that sub is present, not what it is; it becomes the audit log's actor.
     if (typeof payload.sub !== "string" || payload.sub.trim() === "" || payload.sub.length > 256) throw new AdminAuthError("claim sub is invalid");
-    return { kind: "jwt", subject: payload.sub, scope: scopeOf(payload) };
+    if (payload.iss !== undefined && typeof payload.iss !== "string") throw new AdminAuthError("claim iss is invalid");
+    // A future iat must not stretch the lifetime: count from whichever is earlier, iat or now.
+    const issuedAt = Math.min(payload.iat!, Math.floor(now.getTime() / 1000));
+    if (payload.exp! - issuedAt > auth.maxTtlSeconds) throw new AdminAuthError(`the token lives longer than ${auth.maxTtlSeconds} s (exp - iat)`);
+    // sub is escaped so that the last "/" always splits iss from sub: no two tokens share an actor.
+    return { kind: "jwt", subject: `jwt:${payload.iss ?? ""}/${encodeURIComponent(payload.sub)}`, scope: scopeOf(payload) };
   }
   if (await matchesToken(auth, presented)) return TOKEN_IDENTITY;
   throw new AdminAuthError(auth.tokenDigest || auth.jwks ? "the token is not valid" : "no admin credential is configured");
 }
 
+/** An entry ending in a separator is a prefix; any other entry names one workload exactly. */
+export function scopeCovers(entry: string, workloadId: string): boolean {
+  return SCOPE_SEPARATORS.includes(entry.at(-1)!) ? workloadId.startsWith(entry) : workloadId === entry;
+}
+
 export function canAccessWorkload(identity: AdminIdentity, workloadId: string): boolean {
-  return identity.scope === null || identity.scope.some((p) => workloadId.startsWith(p));
+  return identity.scope === null || identity.scope.some((entry) => scopeCovers(entry, workloadId));
 }
 
 export function isUnrestricted(identity: AdminIdentity): boolean {

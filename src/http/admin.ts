@@ -1,10 +1,19 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { audit, type AuditFields } from "../audit/log";
-import type { AuditEntry } from "../audit/chain";
-import type { Env } from "../env";
-import { destroySecret, listSecretVersions, newVersionStatement, rewrapAll, runVersioned, softDeleteSecret, VersionConflict } from "../store/secrets";
-import { destroyWorkload, getWorkloadRecord, listWorkloads, softDeleteWorkload, updateWorkload, type WorkloadRecord } from "../store/workloads";
+import { commitAudited, type AdminAuditFields } from "../audit/admin-log";
+import { auditWitness } from "../audit/witness";
+import { canAccessWorkload } from "../auth/admin";
+import { auditPage } from "../store/audit";
+import {
+  countDeletedVersions,
+  countLiveVersions,
+  destroySecretStatement,
+  listSecretVersions,
+  newVersionStatement,
+  rewrapStatements,
+  softDeleteSecretStatement,
+} from "../store/secrets";
+import { destroyStatements, getWorkloadRecord, listWorkloads, softDeleteStatement, updateStatements, type WorkloadRecord } from "../store/workloads";
 import { requireAdmin, requireUnrestricted, requireWorkload, type AdminEnv } from "./admin-auth";
 import { jsonBody, SecretValue, validate, WorkloadId } from "./body";
 import { keyring } from "./keyring";
@@ -20,7 +29,12 @@ admin.use(requireAdmin);
 
 const KeyId = WorkloadId;
 const Page = z.object({ after: z.string().max(128).default(""), limit: z.coerce.number().int().min(1).max(500).default(100) });
-const AuditPage = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(500) });
+const AuditPage = z.object({
+  after_shard: z.string().max(200).default(""),
+  after_seq: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});
+const HeadsPage = z.object({ after: z.string().max(200).default(""), limit: z.coerce.number().int().min(1).max(1000).default(1000) });
 const WorkloadChange = z
   .strictObject({
     launch_measurement: z.string().regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV) or 48 bytes (SNP)").optional(),
@@ -34,6 +48,7 @@ const workloadJson = (w: WorkloadRecord) => ({
   launch_measurement: w.launchMeasurement,
   tee: w.launchMeasurement.length === 64 ? "sev" : "snp",
   tee_config: w.teeConfig,
+  generation: w.generation,
   created_at: w.createdAt,
   updated_at: w.updatedAt,
   deleted_at: w.deletedAt,
@@ -46,15 +61,22 @@ function workloadParam(c: Parameters<typeof requireWorkload>[0], name = "id"): s
   return id;
 }
 
-function record(env: Env, actor: string, event: string, fields: Partial<AuditFields> = {}) {
-  return audit(env, { actor, event, ok: true, ...fields });
+/** An audited read: nothing to write but its audit row. */
+function recordRead(c: Context<AdminEnv>, audit: Omit<AdminAuditFields, "actor" | "event">): Promise<void> {
+  return commitAudited(c.env, async () => ({ statements: [], audit: { actor: c.get("admin").subject, event: "admin.read", ...audit }, result: undefined }));
 }
+
+const liveWorkload = async (c: Context<AdminEnv>, id: string): Promise<WorkloadRecord> => {
+  const w = await getWorkloadRecord(c.env.DB, id);
+  if (!w || w.deletedAt !== null) fail(404, "workload-unknown", `no live workload "${id}"`);
+  return w;
+};
 
 admin.get("/workloads", async (c) => {
   const page = validate(Page, c.req.query(), "query");
   const who = c.get("admin");
-  const rows = await listWorkloads(c.env.DB, { ...page, prefixes: who.scope });
-  await record(c.env, who.subject, "admin.read", { details: { what: "workloads", count: rows.length } });
+  const rows = await listWorkloads(c.env.DB, { ...page, covers: who.scope && ((id) => canAccessWorkload(who, id)) });
+  await recordRead(c, { details: { what: "workloads", count: rows.length } });
   return c.json({ workloads: rows.map(workloadJson), next: rows.length === page.limit ? rows.at(-1)!.workloadId : null });
 });
 
@@ -63,7 +85,7 @@ admin.get("/workloads/:id", async (c) => {
   const w = await getWorkloadRecord(c.env.DB, id);
   if (!w) fail(404, "workload-unknown", `no workload "${id}"`);
   const secrets = await listSecretVersions(c.env.DB, id);
-  await record(c.env, c.get("admin").subject, "admin.read", { workload: id });
+  await recordRead(c, { workload: id });
   return c.json({
     ...workloadJson(w),
     secrets: secrets.map((s) => ({ key_id: s.keyId, version: s.version, master_key: s.kid, created_at: s.createdAt, created_by: s.createdBy, deleted_at: s.deletedAt })),
@@ -73,27 +95,39 @@ admin.get("/workloads/:id", async (c) => {
 admin.patch("/workloads/:id", async (c) => {
   const id = workloadParam(c);
   const change = await jsonBody(c, WorkloadChange);
-  const current = await getWorkloadRecord(c.env.DB, id);
-  if (!current || current.deletedAt !== null) fail(404, "workload-unknown", `no live workload "${id}"`);
-  const launchMeasurement = change.launch_measurement?.toLowerCase() ?? current.launchMeasurement;
-  const teeConfig = change.tee_config ?? current.teeConfig;
-  checkTeeConfig(launchMeasurement, teeConfig);
-  await updateWorkload(c.env.DB, id, { launchMeasurement, teeConfig }, Date.now());
-  await record(c.env, c.get("admin").subject, "workload.update", { workload: id, details: { launch_measurement: launchMeasurement, tee_config_changed: change.tee_config !== undefined } });
+  const actor = c.get("admin").subject;
+  await commitAudited(c.env, async () => {
+    const current = await liveWorkload(c, id);
+    const launchMeasurement = change.launch_measurement?.toLowerCase() ?? current.launchMeasurement;
+    const teeConfig = change.tee_config ?? current.teeConfig;
+    checkTeeConfig(launchMeasurement, teeConfig);
+    return {
+      statements: updateStatements(c.env.DB, { workloadId: id, launchMeasurement, teeConfig }, Date.now()),
+      audit: { actor, event: "workload.update", workload: id, details: { launch_measurement: launchMeasurement, tee_config_changed: change.tee_config !== undefined } },
+      result: undefined,
+    };
+  });
   return c.json(workloadJson((await getWorkloadRecord(c.env.DB, id))!));
 });
 
 admin.delete("/workloads/:id", async (c) => {
   const id = workloadParam(c);
-  if (!(await softDeleteWorkload(c.env.DB, id, Date.now()))) fail(404, "workload-unknown", `no live workload "${id}"`);
-  await record(c.env, c.get("admin").subject, "workload.delete", { workload: id });
+  const actor = c.get("admin").subject;
+  await commitAudited(c.env, async () => {
+    await liveWorkload(c, id);
+    return { statements: [softDeleteStatement(c.env.DB, id, Date.now())], audit: { actor, event: "workload.delete", workload: id }, result: undefined };
+  });
   return c.body(null, 204);
 });
 
 admin.post("/workloads/:id/destroy", async (c) => {
   const id = workloadParam(c);
-  if (!(await destroyWorkload(c.env.DB, id))) fail(409, "not-deleted", `workload "${id}" must be deleted (DELETE) before it can be destroyed`);
-  await record(c.env, c.get("admin").subject, "workload.destroy", { workload: id });
+  const actor = c.get("admin").subject;
+  await commitAudited(c.env, async () => {
+    const w = await getWorkloadRecord(c.env.DB, id);
+    if (!w || w.deletedAt === null) fail(409, "not-deleted", `workload "${id}" must be deleted (DELETE) before it can be destroyed`);
+    return { statements: destroyStatements(c.env.DB, id), audit: { actor, event: "workload.destroy", workload: id }, result: undefined };
+  });
   return c.body(null, 204);
 });
 
@@ -101,17 +135,13 @@ admin.put("/workloads/:id/secrets/:key_id", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const { value } = await jsonBody(c, SecretBody);
-  const w = await getWorkloadRecord(c.env.DB, id);
-  if (!w || w.deletedAt !== null) fail(404, "workload-unknown", `no live workload "${id}"`);
   const actor = c.get("admin").subject;
-  const { version, statement } = await newVersionStatement(c.env.DB, await keyring(c.env), { workloadId: id, keyId, value: new TextEncoder().encode(value), actor, now: Date.now() });
-  try {
-    await runVersioned(c.env.DB, [statement]);
-  } catch (e) {
-    if (e instanceof VersionConflict) fail(409, "version-conflict", "another update of this secret happened at the same time; retry");
-    throw e;
-  }
-  await record(c.env, actor, "secret.update", { workload: id, keyId, version });
+  const ring = await keyring(c.env);
+  const version = await commitAudited(c.env, async () => {
+    await liveWorkload(c, id);
+    const { version, statement } = await newVersionStatement(c.env.DB, ring, { workloadId: id, keyId, value: new TextEncoder().encode(value), actor, now: Date.now() });
+    return { statements: [statement], audit: { actor, event: "secret.update", workload: id, keyId, version }, result: version };
+  });
   return c.json({ workload_id: id, key_id: keyId, version }, 201);
 });
 
@@ -119,68 +149,56 @@ admin.delete("/workloads/:id/secrets/:key_id", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const version = c.req.query("version") === undefined ? undefined : validate(z.coerce.number().int().min(1), c.req.query("version"), "version");
-  const n = await softDeleteSecret(c.env.DB, id, keyId, Date.now(), version);
-  if (n === 0) fail(404, "secret-unknown", `no live version of secret "${keyId}" of workload "${id}"`);
-  await record(c.env, c.get("admin").subject, "secret.delete", { workload: id, keyId, version: version ?? null, details: { versions: n } });
+  const actor = c.get("admin").subject;
+  await commitAudited(c.env, async () => {
+    const n = await countLiveVersions(c.env.DB, id, keyId, version);
+    if (n === 0) fail(404, "secret-unknown", `no live version of secret "${keyId}" of workload "${id}"`);
+    return {
+      statements: [softDeleteSecretStatement(c.env.DB, id, keyId, Date.now(), version)],
+      audit: { actor, event: "secret.delete", workload: id, keyId, version: version ?? null, details: { versions: n } },
+      result: undefined,
+    };
+  });
   return c.body(null, 204);
 });
 
 admin.post("/workloads/:id/secrets/:key_id/destroy", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
-  const n = await destroySecret(c.env.DB, id, keyId);
-  if (n === 0) fail(409, "not-deleted", `secret "${keyId}" has no deleted versions to destroy`);
-  await record(c.env, c.get("admin").subject, "secret.destroy", { workload: id, keyId, details: { versions: n } });
+  const actor = c.get("admin").subject;
+  await commitAudited(c.env, async () => {
+    const n = await countDeletedVersions(c.env.DB, id, keyId);
+    if (n === 0) fail(409, "not-deleted", `secret "${keyId}" has no deleted versions to destroy`);
+    return { statements: [destroySecretStatement(c.env.DB, id, keyId)], audit: { actor, event: "secret.destroy", workload: id, keyId, details: { versions: n } }, result: undefined };
+  });
   return c.body(null, 204);
 });
 
 admin.post("/rewrap", async (c) => {
   const who = requireUnrestricted(c);
-  const result = await rewrapAll(c.env.DB, await keyring(c.env));
-  await record(c.env, who.subject, "keys.rewrap", { details: result });
+  const ring = await keyring(c.env);
+  const result = await commitAudited(c.env, async () => {
+    const { statements, rewrapped, total } = await rewrapStatements(c.env.DB, ring);
+    return { statements, audit: { actor: who.subject, event: "keys.rewrap", details: { rewrapped, total } }, result: { rewrapped, total } };
+  });
   return c.json(result);
 });
 
-admin.get("/audit", async (c) => {
-  const who = requireUnrestricted(c);
-  const page = validate(AuditPage, c.req.query(), "query");
-  // The head first, then rows up to it: rows appended meanwhile cannot make the page look truncated.
-  const head = await c.env.AUDIT.get(c.env.AUDIT.idFromName("audit")).head();
-  const { results } = await c.env.DB.prepare("SELECT * FROM audit_log WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2").bind(page.after, page.limit, head?.seq ?? 0).all<AuditRow>();
-  // One row per read of the log (its first page), not per page: a reader must be able to reach the end.
-  if (page.after === 0) await record(c.env, who.subject, "admin.read", { details: { what: "audit" } });
-  const entries = results.map(entryOf);
-  return c.json({ entries, head, next: entries.length === page.limit ? entries.at(-1)!.seq : null });
+/** Every shard's head as the witness holds it (outside D1), in shard order; `kbs audit verify` reads these first. */
+admin.get("/audit/heads", async (c) => {
+  requireUnrestricted(c);
+  const page = validate(HeadsPage, c.req.query(), "query");
+  const heads = await auditWitness(c.env).list(page.after, page.limit);
+  return c.json({ heads, next: heads.length === page.limit ? heads.at(-1)!.shard : null });
 });
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  event: string;
-  workload: string | null;
-  key_id: string | null;
-  version: number | null;
-  session: string | null;
-  ok: number;
-  reason: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-const entryOf = (r: AuditRow): AuditEntry => ({
-  seq: r.seq,
-  at: r.at,
-  actor: r.actor,
-  event: r.event,
-  workload: r.workload,
-  keyId: r.key_id,
-  version: r.version,
-  session: r.session,
-  ok: r.ok === 1,
-  reason: r.reason,
-  details: JSON.parse(r.details) as Record<string, unknown>,
-  prevHash: r.prev_hash,
-  hash: r.hash,
+/** The exported rows of every shard, in (shard, seq) order. */
+admin.get("/audit", async (c) => {
+  requireUnrestricted(c);
+  const page = validate(AuditPage, c.req.query(), "query");
+  // One row per read of the log (its first page), not per page: a reader must be able to reach the end.
+  if (page.after_shard === "" && page.after_seq === 0) await recordRead(c, { details: { what: "audit" } });
+  const entries = await auditPage(c.env.DB, { shard: page.after_shard, seq: page.after_seq }, page.limit);
+  const last = entries.at(-1);
+  return c.json({ entries, next: entries.length === page.limit && last ? { after_shard: last.shard, after_seq: last.seq } : null });
 });

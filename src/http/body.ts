@@ -3,7 +3,11 @@ import { z } from "zod";
 import { utf8 } from "../crypto/bytes";
 import { fail } from "./problem";
 
-export const WorkloadId = z.string().regex(/^[A-Za-z0-9._~:@+-]{1,128}$/, "1-128 characters from A-Z a-z 0-9 . _ ~ : @ + -");
+export const WorkloadId = z
+  .string()
+  .regex(/^[A-Za-z0-9._~:@+-]{1,128}$/, "1-128 characters from A-Z a-z 0-9 . _ ~ : @ + -")
+  // URL normalisation turns the path segments "." and ".." into something else: such an id is unreachable.
+  .refine((id) => id !== "." && id !== "..", "must not be . or ..");
 
 /** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */
 const MAX_SECRET_BYTES = 512;
@@ -28,7 +32,18 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, what: s
   return result.data;
 }
 
-/** Parses JSON and validates it; every failure is a 400 problem naming the field. */
+/** The first string (key or value) that is not well-formed UTF-16: a lone surrogate from a "\\ud800" escape. */
+function hasLoneSurrogate(value: unknown): boolean {
+  if (typeof value === "string") return !value.isWellFormed();
+  if (Array.isArray(value)) return value.some(hasLoneSurrogate);
+  if (value !== null && typeof value === "object") return Object.entries(value).some(([k, v]) => !k.isWellFormed() || hasLoneSurrogate(v));
+  return false;
+}
+
+/**
+ * Parses JSON and validates it; every failure is a 400 problem naming the field. A lone surrogate is
+ * refused: stored as UTF-8 it would silently become U+FFFD, a different passphrase than the one sent.
+ */
 export function parse<T extends z.ZodType>(schema: T, text: string, what: string): z.output<T> {
   let value: unknown;
   try {
@@ -36,12 +51,22 @@ export function parse<T extends z.ZodType>(schema: T, text: string, what: string
   } catch {
     fail(400, "body-malformed", `${what} is not valid JSON`);
   }
+  if (hasLoneSurrogate(value)) fail(400, "body-malformed", `${what} holds a lone surrogate (\\ud800-\\udfff), which is not text`);
   return validate(schema, value, what);
 }
+
+const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
   if (type !== "application/json") fail(415, "unsupported-media-type", "send Content-Type: application/json");
-  return parse(schema, await c.req.text(), "request body");
+  let text: string;
+  try {
+    // Invalid UTF-8 is refused rather than decoded to U+FFFD, which would alter a passphrase unnoticed.
+    text = utf8Fatal.decode(await c.req.arrayBuffer());
+  } catch {
+    fail(400, "body-malformed", "the request body is not valid UTF-8");
+  }
+  return parse(schema, text, "request body");
 }
 

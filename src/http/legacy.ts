@@ -3,8 +3,8 @@ import { z } from "zod";
 import { toHex } from "../crypto/bytes";
 import { NO_SESSION, type Refusal } from "../session/outcome";
 import type { BeginInit, SnpEvidence } from "../session/session";
-import { audit } from "../audit/log";
-import { registerWorkload } from "../store/workloads";
+import { commitAudited } from "../audit/admin-log";
+import { registrationStatements } from "../store/workloads";
 import { parseLaunchMeasurement, parseSevRequest } from "../tee/sev/json";
 import { SevError } from "../tee/sev/types";
 import { PRODUCTS } from "../tee/snp/types";
@@ -67,17 +67,23 @@ function sevBegin(extra: unknown, nonce: string): BeginInit {
 }
 
 /** The session id from `Cookie: session_id=…`. libkrun's C client may send it twice (identically). */
-function sessionId(c: Context): string {
+async function sessionId(c: Context<AdminEnv>): Promise<string> {
   const values = [...(c.req.header("cookie") ?? "").matchAll(/(?:^|[;,])\s*session_id=([^;,\s]*)/g)].map((m) => m[1]);
   const id = values[0];
-  if (!id || !SESSION_ID_RE.test(id) || values.some((v) => v !== id)) throw new HttpProblem(NO_SESSION.refusal);
-  return id;
+  if (!id || !SESSION_ID_RE.test(id) || values.some((v) => v !== id)) await unwrap(c, NO_SESSION);
+  return id!;
 }
 
-/** RPC results arrive wrapped (Disposable), so this narrows by shape rather than by Outcome<T>. */
-function unwrap<O extends { ok: true } | { ok: false; refusal: Refusal }>(outcome: O): Extract<O, { ok: true }> {
-  if (!outcome.ok) throw new HttpProblem((outcome as { refusal: Refusal }).refusal);
-  return outcome as Extract<O, { ok: true }>;
+/**
+ * RPC results arrive wrapped (Disposable), so this narrows by shape rather than by Outcome<T>. A cookie
+ * that names no live session is counted against the caller's address (it is never stored), so guessing
+ * or replaying cookies is throttled without costing the service a write.
+ */
+async function unwrap<O extends { ok: true } | { ok: false; refusal: Refusal }>(c: Context<AdminEnv>, outcome: O): Promise<Extract<O, { ok: true }>> {
+  if (outcome.ok) return outcome as Extract<O, { ok: true }>;
+  const { refusal } = outcome as { refusal: Refusal };
+  if (refusal.code === NO_SESSION.refusal.code) await throttle(c.env.INVALID_SESSIONS_PER_IP, clientIp(c), "requests without a valid session from this address");
+  throw new HttpProblem(refusal);
 }
 
 function newSessionId(): string {
@@ -93,22 +99,23 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
   const admin = requireWorkload(c, body.workload_id);
   checkTeeConfig(body.launch_measurement, body.tee_config);
   const launchMeasurement = body.launch_measurement.toLowerCase();
-  const { version } = await registerWorkload(c.env.DB, await keyring(c.env), {
-    workloadId: body.workload_id,
-    launchMeasurement,
-    teeConfig: body.tee_config,
-    passphrase: body.passphrase,
-    actor: admin.subject,
-    now: Date.now(),
-  });
-  await audit(c.env, {
-    actor: admin.subject,
-    event: "workload.register",
-    workload: body.workload_id,
-    keyId: body.workload_id,
-    version,
-    ok: true,
-    details: { launch_measurement: launchMeasurement, tee: launchMeasurement.length === 64 ? "sev" : "snp" },
+  const ring = await keyring(c.env);
+  // Concurrent registrations of one id each get the next version (the loser is prepared again), or 409.
+  await commitAudited(c.env, async () => {
+    const registration = { workloadId: body.workload_id, launchMeasurement, teeConfig: body.tee_config, passphrase: body.passphrase, actor: admin.subject, now: Date.now() };
+    const { version, statements } = await registrationStatements(c.env.DB, ring, registration);
+    return {
+      statements,
+      audit: {
+        actor: admin.subject,
+        event: "workload.register",
+        workload: body.workload_id,
+        keyId: body.workload_id,
+        version,
+        details: { launch_measurement: launchMeasurement, tee: launchMeasurement.length === 64 ? "sev" : "snp" },
+      },
+      result: undefined,
+    };
   });
   return c.body(null, 200);
 });
@@ -124,33 +131,40 @@ legacy.post("/auth", async (c) => {
   const extra: unknown = typeof raw === "string" ? parse(z.unknown(), raw, "extra-params") : raw;
   const id = newSessionId();
   const init: BeginInit = tee === "snp" ? { tee, nonce: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);
-  await throttle(c.env.AUTH_PER_WORKLOAD, init.workloadId, "sessions for this workload");
-  const { extraParams } = unwrap(await session(c, id).begin(init));
+  const { extraParams } = await unwrap(c, await session(c, id).begin(init));
   c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
   // SEV: extra-params is the SevChallenge as a JSON string, exactly as sev 1.1.0 serialises it.
   return c.json({ "extra-params": extraParams, nonce: id });
 });
 
 legacy.post("/attest", async (c) => {
-  const id = sessionId(c);
+  const id = await sessionId(c);
   const body = await jsonBody(c, AttestBody);
   const evidence = parse(z.record(z.string(), z.unknown()), body["tee-evidence"], "tee-evidence");
   if ("measure" in evidence) {
     // SEV: the VMM forwards LAUNCH_MEASURE; its tee-pubkey is empty and unused.
-    unwrap(await session(c, id).attestSev(decodeSev(() => parseLaunchMeasurement(evidence))));
+    await unwrap(c, await session(c, id).attestSev(decodeSev(() => parseLaunchMeasurement(evidence))));
   } else {
     const pk = body["tee-pubkey"];
     const ev = validate(SnpEvidenceJson, evidence, "tee-evidence");
     const snp: SnpEvidence = { report: ev.report, certChain: ev.cert_chain, gen: ev.gen! };
-    unwrap(await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp));
+    await unwrap(c, await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp));
   }
   // libkrun's SNP client treats any response body as failure: success is exactly empty.
   return c.body(null, 200);
 });
 
+// Hono would answer HEAD with the GET handler: a real, audited release whose body is dropped.
+legacy.on("HEAD", "/key/:key_id", (c) => {
+  c.header("allow", "GET");
+  return fail(405, "method-not-allowed", "use GET for /key");
+});
+
 legacy.get("/key/:key_id", async (c) => {
-  const id = sessionId(c);
-  const { body } = unwrap(await session(c, id).releaseSecret(c.req.param("key_id")));
+  // Refused before any lookup: key ids are workload-id shaped, at most 128 characters.
+  const keyId = validate(WorkloadId, c.req.param("key_id"), "key id");
+  const id = await sessionId(c);
+  const { body } = await unwrap(c, await session(c, id).releaseSecret(keyId));
   // Exactly `"<hex>"` with a Content-Length: the C client strips the quotes and reads one chunk.
   return c.body(body, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });

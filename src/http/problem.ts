@@ -19,10 +19,22 @@ export function fail(status: number, code: string, detail: string): never {
   throw new HttpProblem({ status, code, detail });
 }
 
+/** libkrun's SNP client copies an error body into a 200-byte buffer: no refusal is longer. */
+export const MAX_PROBLEM_BYTES = 200;
+
+/** The problem+json text, its detail shortened (on a character boundary, with "…") to fit MAX_PROBLEM_BYTES. */
+export function problemBody(p: Pick<Refusal, "code" | "detail"> & { status: number }): string {
+  const render = (detail: string) => JSON.stringify({ type: problemType(p.code), status: p.status, detail });
+  const size = (text: string) => new TextEncoder().encode(text).length;
+  const chars = [...p.detail];
+  let text = render(p.detail);
+  for (let keep = chars.length - 1; size(text) > MAX_PROBLEM_BYTES && keep >= 0; keep--) text = render(`${chars.slice(0, keep).join("")}…`);
+  return text;
+}
+
 export function problemResponse(c: Context, p: HttpProblem["refusal"]): Response {
-  const body: Record<string, unknown> = { type: problemType(p.code), status: p.status, detail: p.detail };
-  if (p.rules) body.rules = p.rules;
+  const body = problemBody(p);
   const headers: Record<string, string> = { "content-type": PROBLEM_CONTENT_TYPE };
   if (p.retryAfter !== undefined) headers["retry-after"] = String(p.retryAfter);
-  return c.body(JSON.stringify(body), p.status as 400, headers);
+  return c.body(body, p.status as 400, headers);
 }

@@ -3,24 +3,26 @@ import { fetchCertChain, fetchVcek } from "../kds/kds";
 import { getCachedCert, putCachedCerts } from "../store/amd-certs";
 import { PINNED_ARKS } from "../tee/snp/trust";
 import type { CertificateProvider, Product, SignerKind, Tcb, VerifiedChain } from "../tee/snp/types";
+import type { CacheDb } from "./cache-db";
 
 const vcekKey = (product: Product, hwid: Uint8Array, tcb: Tcb) => `vcek/${product}/${toHex(hwid)}/${tcb.raw}`;
 const intermediateKey = (product: Product, signer: SignerKind) => `${signer === "VLEK" ? "asvk" : "ask"}/${product}`;
 const arkKey = (product: Product) => `ark/${product}`;
 
 /**
- * Certificates the evidence did not carry: first the D1 cache (only ever filled with certificates that
- * chained to a trusted ARK), then AMD KDS. The verifier re-checks every certificate either way.
+ * Certificates the evidence did not carry: first the D1 cache (read from the nearest replica; only ever
+ * filled with certificates that chained to a trusted ARK), then AMD KDS. The verifier re-checks every
+ * certificate either way. Filling the cache is best-effort and happens after the answer.
  */
-export function workerCertificateProvider(db: D1Database, kdsUrl: string, now: Date): CertificateProvider {
+export function workerCertificateProvider(db: CacheDb, kdsUrl: string, now: Date): CertificateProvider {
   return {
     async vcek(product, hwid, tcb) {
-      return (await getCachedCert(db, vcekKey(product, hwid, tcb), now)) ?? (await fetchVcek(kdsUrl, product, hwid, tcb));
+      return (await getCachedCert(db.read, vcekKey(product, hwid, tcb), now)) ?? (await fetchVcek(kdsUrl, product, hwid, tcb));
     },
     async chain(product, signer) {
       const [intermediate, ark] = await Promise.all([
-        getCachedCert(db, intermediateKey(product, signer), now),
-        getCachedCert(db, arkKey(product), now),
+        getCachedCert(db.read, intermediateKey(product, signer), now),
+        getCachedCert(db.read, arkKey(product), now),
       ]);
       return intermediate && ark ? [intermediate, ark] : await fetchCertChain(kdsUrl, product, signer);
     },
@@ -36,7 +38,7 @@ export function workerCertificateProvider(db: D1Database, kdsUrl: string, now: D
       }
       // A VLEK comes from its guest only; KDS keys are per chip, so only VCEKs are worth caching.
       if (chain.signer === "VCEK" && chain.hwid) rows.push({ key: vcekKey(chain.product, chain.hwid, chain.reportedTcb), der: chain.vek, notAfter });
-      await putCachedCerts(db, rows, now);
+      db.defer(putCachedCerts(db.write, rows, now), "certificate");
     },
   };
 }

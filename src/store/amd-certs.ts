@@ -1,12 +1,14 @@
 // D1 cache of AMD certificates that already chained to a trusted ARK (see schema.sql).
 
+import type { D1Reader } from "./secrets";
+
 export interface CachedCert {
   key: string;
   der: Uint8Array;
   notAfter: Date;
 }
 
-export async function getCachedCert(db: D1Database, key: string, now: Date): Promise<Uint8Array | undefined> {
+export async function getCachedCert(db: D1Reader, key: string, now: Date): Promise<Uint8Array | undefined> {
   const row = await db
     .prepare("SELECT der FROM amd_certs WHERE cache_key = ?1 AND not_after > ?2")
     .bind(key, Math.floor(now.getTime() / 1000))

@@ -3,13 +3,15 @@
 
 import type { Product, SignerKind } from "../tee/snp/types";
 
+import type { D1Reader } from "./secrets";
+
 export interface CachedCrl {
   der: Uint8Array;
   /** Absent when the CRL names no nextUpdate. */
   nextUpdate?: Date;
 }
 
-export async function getCachedCrl(db: D1Database, product: Product, signer: SignerKind): Promise<CachedCrl | undefined> {
+export async function getCachedCrl(db: D1Reader, product: Product, signer: SignerKind): Promise<CachedCrl | undefined> {
   const row = await db
     .prepare("SELECT der, next_update FROM amd_crls WHERE product = ?1 AND signer = ?2")
     .bind(product, signer)

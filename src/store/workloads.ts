@@ -1,8 +1,9 @@
-// Typed D1 access to workloads: the seed's tables (measurements, configs) plus their lifecycle
-// (workloads). Secrets live in ./secrets.ts, sealed.
+// Typed D1 access to workloads: reference-kbs's tables (measurements, configs) plus their lifecycle
+// (workloads). Secrets live in ./secrets.ts, sealed. Writes come back as statements, so the admin layer
+// commits each action in one batch with its audit row.
 
 import type { MasterKeyring } from "../crypto/seal";
-import { newVersionStatement, runVersioned } from "./secrets";
+import { newVersionStatement, type D1Reader } from "./secrets";
 
 export interface Workload {
   workloadId: string;
@@ -11,7 +12,13 @@ export interface Workload {
   teeConfig: string;
 }
 
-export interface WorkloadRecord extends Workload {
+/** A live workload as a guest's session sees it. */
+export interface LiveWorkload extends Workload {
+  /** Moves on with every change of measurement or policy and with a delete: sessions attested before it are revoked. */
+  generation: number;
+}
+
+export interface WorkloadRecord extends LiveWorkload {
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;
@@ -32,72 +39,75 @@ function upserts(db: D1Database, w: Workload, now: number): D1PreparedStatement[
       .prepare("INSERT INTO configs (workload_id, tee_config) VALUES (?1, ?2) ON CONFLICT (workload_id) DO UPDATE SET tee_config = excluded.tee_config")
       .bind(w.workloadId, w.teeConfig),
     db
-      .prepare("INSERT INTO workloads (workload_id, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT (workload_id) DO UPDATE SET updated_at = excluded.updated_at, deleted_at = NULL")
+      .prepare(
+        "INSERT INTO workloads (workload_id, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT (workload_id) DO UPDATE SET updated_at = excluded.updated_at, deleted_at = NULL, generation = generation + 1",
+      )
       .bind(w.workloadId, now),
   ];
 }
 
-/** reference-kbs's register (an upsert), atomically; the passphrase becomes a new version of key_id = workload_id. */
-export async function registerWorkload(db: D1Database, ring: MasterKeyring, w: WorkloadRegistration): Promise<{ version: number }> {
+/** reference-kbs's register (an upsert); the passphrase becomes a new version of key_id = workload_id. */
+export async function registrationStatements(db: D1Database, ring: MasterKeyring, w: WorkloadRegistration): Promise<{ version: number; statements: D1PreparedStatement[] }> {
   const { version, statement } = await newVersionStatement(db, ring, { workloadId: w.workloadId, keyId: w.workloadId, value: new TextEncoder().encode(w.passphrase), actor: w.actor, now: w.now });
-  await runVersioned(db, [...upserts(db, w, w.now), statement]);
-  return { version };
+  return { version, statements: [...upserts(db, w, w.now), statement] };
 }
 
-const SELECT = `SELECT w.workload_id AS id, m.launch_measurement AS m, c.tee_config AS c, w.created_at, w.updated_at, w.deleted_at
+const SELECT = `SELECT w.workload_id AS id, m.launch_measurement AS m, c.tee_config AS c, w.generation, w.created_at, w.updated_at, w.deleted_at
   FROM workloads w JOIN measurements m ON m.workload_id = w.workload_id JOIN configs c ON c.workload_id = w.workload_id`;
 
 interface Row {
   id: string;
   m: string;
   c: string;
+  generation: number;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
 }
 
-const record = (r: Row): WorkloadRecord => ({ workloadId: r.id, launchMeasurement: r.m, teeConfig: r.c, createdAt: r.created_at, updatedAt: r.updated_at, deletedAt: r.deleted_at });
+const recordOf = (r: Row): WorkloadRecord => ({
+  workloadId: r.id,
+  launchMeasurement: r.m,
+  teeConfig: r.c,
+  generation: r.generation,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  deletedAt: r.deleted_at,
+});
 
-/** A live (not deleted) workload's measurement and TEE config, or null. */
-export async function getWorkload(db: D1Database, workloadId: string): Promise<Workload | null> {
+/** A live (not deleted) workload's measurement, TEE config and generation, or null. */
+export async function getWorkload(db: D1Reader, workloadId: string): Promise<LiveWorkload | null> {
   const row = await db.prepare(`${SELECT} WHERE w.workload_id = ?1 AND w.deleted_at IS NULL`).bind(workloadId).first<Row>();
-  return row ? record(row) : null;
+  return row ? recordOf(row) : null;
 }
 
 /** Any workload record, deleted ones included (admin view). */
 export async function getWorkloadRecord(db: D1Database, workloadId: string): Promise<WorkloadRecord | null> {
   const row = await db.prepare(`${SELECT} WHERE w.workload_id = ?1`).bind(workloadId).first<Row>();
-  return row ? record(row) : null;
+  return row ? recordOf(row) : null;
 }
 
-/** A page of workloads in id order after `after`, optionally only those under one of `prefixes`. */
-export async function listWorkloads(db: D1Database, opts: { after: string; limit: number; prefixes: readonly string[] | null }): Promise<WorkloadRecord[]> {
-  // Prefix filtering happens here rather than in SQL LIKE, whose wildcards (_ %) may appear in ids.
-  const { results } = await db.prepare(`${SELECT} WHERE w.workload_id > ?1 ORDER BY w.workload_id LIMIT ?2`).bind(opts.after, opts.prefixes ? 1000 : opts.limit).all<Row>();
-  const rows = opts.prefixes ? results.filter((r) => opts.prefixes!.some((p) => r.id.startsWith(p))) : results;
-  return rows.slice(0, opts.limit).map(record);
+/** A page of workloads in id order after `after`, optionally only those a scope covers. */
+export async function listWorkloads(db: D1Database, opts: { after: string; limit: number; covers: ((workloadId: string) => boolean) | null }): Promise<WorkloadRecord[]> {
+  // Scope filtering happens here rather than in SQL LIKE, whose wildcards (_ %) may appear in ids.
+  const { results } = await db.prepare(`${SELECT} WHERE w.workload_id > ?1 ORDER BY w.workload_id LIMIT ?2`).bind(opts.after, opts.covers ? 1000 : opts.limit).all<Row>();
+  const rows = opts.covers ? results.filter((r) => opts.covers!(r.id)) : results;
+  return rows.slice(0, opts.limit).map(recordOf);
 }
 
-/** Changes a live workload's measurement and/or config; false when there is no such live workload. */
-export async function updateWorkload(db: D1Database, workloadId: string, change: Partial<Pick<Workload, "launchMeasurement" | "teeConfig">>, now: number): Promise<boolean> {
-  const current = await getWorkload(db, workloadId);
-  if (!current) return false;
-  await db.batch(upserts(db, { ...current, ...change }, now));
-  return true;
+/** Changes a live workload's measurement and/or config (a new generation: its attested sessions are revoked). */
+export function updateStatements(db: D1Database, w: Workload, now: number): D1PreparedStatement[] {
+  return upserts(db, w, now);
 }
 
-/** Soft delete: sessions can no longer start or attest; the rows stay until destroyed. */
-export async function softDeleteWorkload(db: D1Database, workloadId: string, now: number): Promise<boolean> {
-  const r = await db.prepare("UPDATE workloads SET deleted_at = ?2, updated_at = ?2 WHERE workload_id = ?1 AND deleted_at IS NULL").bind(workloadId, now).run();
-  return r.meta.changes > 0;
+/** Soft delete: sessions can no longer start, attest or read secrets; the rows stay until destroyed. */
+export function softDeleteStatement(db: D1Database, workloadId: string, now: number): D1PreparedStatement {
+  return db.prepare("UPDATE workloads SET deleted_at = ?2, updated_at = ?2, generation = generation + 1 WHERE workload_id = ?1 AND deleted_at IS NULL").bind(workloadId, now);
 }
 
-/** Destroy a soft-deleted workload with all its secrets; false unless it was soft-deleted first. */
-export async function destroyWorkload(db: D1Database, workloadId: string): Promise<boolean> {
-  const gone = await db.prepare("SELECT 1 AS x FROM workloads WHERE workload_id = ?1 AND deleted_at IS NOT NULL").bind(workloadId).first();
-  if (!gone) return false;
-  await db.batch(
-    ["secrets", "configs", "measurements", "workloads"].map((t) => db.prepare(`DELETE FROM ${t} WHERE workload_id = ?1`).bind(workloadId)),
-  );
-  return true;
+/** Destroys a soft-deleted workload with all its secrets. */
+export function destroyStatements(db: D1Database, workloadId: string): D1PreparedStatement[] {
+  // Each delete is conditional on the workload being soft-deleted, so a racing restore keeps everything.
+  const deleted = "SELECT workload_id FROM workloads WHERE workload_id = ?1 AND deleted_at IS NOT NULL";
+  return ["secrets", "configs", "measurements", "workloads"].map((t) => db.prepare(`DELETE FROM ${t} WHERE workload_id IN (${deleted})`).bind(workloadId));
 }

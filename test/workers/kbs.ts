@@ -1,5 +1,7 @@
 // Drives the Worker through exports.default.fetch exactly as reference-kbs clients do.
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import type { AttestationSession } from "../../src/session/session";
 import { toHex } from "../../src/crypto/bytes";
 
 export const BASE = "http://kbs.test/kbs/v0";
@@ -68,4 +70,22 @@ export async function expectProblem(res: Response, status: number, code: string)
   const body = JSON.parse(text) as { type: string; detail: string };
   if (body.type !== `urn:edgekbs:${code}`) throw new Error(`expected type ${code}, got ${body.type}: ${body.detail}`);
   return body;
+}
+
+/** The session object behind a cookie. */
+export const sessionStub = (session: Pick<Session, "nonce">) => env.SESSIONS.get(env.SESSIONS.idFromName(session.nonce));
+
+/** Exports the session's audit shard to D1 now (its alarm does it moments later anyway). */
+export async function exportAudit(session: Pick<Session, "nonce">): Promise<string> {
+  const stub = sessionStub(session);
+  await stub.exportAudit();
+  return `session/${env.SESSIONS.idFromName(session.nonce).toString()}`;
+}
+
+/**
+ * Runs the session object's alarm now. Its export alarm fires right after each request, so whether one
+ * is still pending at a given moment is a race; calling the handler is not.
+ */
+export async function runSessionAlarm(stub: DurableObjectStub<AttestationSession>): Promise<void> {
+  await runInDurableObject(stub, (instance) => instance.alarm());
 }

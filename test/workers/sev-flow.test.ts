@@ -1,13 +1,13 @@
 // The legacy SEV / SEV-ES pre-attestation flow through the Worker, with the test playing the PSP of a
 // synthetic platform (its ARK is in EXTRA_TRUSTED_ARKS) and libkrun's VMM (sorted-key JSON bodies).
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { fromBase64, sha256, toHex, utf8 } from "../../src/crypto/bytes";
 import { decodeSevCertificate } from "../../src/tee/sev/certs";
 import { Algo, Usage, type Build } from "../../src/tee/sev/types";
 import { importPdhPrivate, pspInjectSecret, pspLaunchStart, pspMeasure, type LaunchedGuest, type StartJson } from "../helpers/synthetic-sev";
-import { call, expectProblem, getKey, register, type Session } from "./kbs";
+import { call, expectProblem, getKey, register, runSessionAlarm, type Session } from "./kbs";
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", accept: "application/json" };
 const BUILD: Build = { version: { major: 1, minor: 49 }, build: 6 };
@@ -225,7 +225,7 @@ describe("SEV refusals", () => {
     const stub = env.SESSIONS.get(env.SESSIONS.idFromName(session.nonce));
     expect(await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT count(*) AS n FROM sev").one().n)).toBe(1);
     await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("UPDATE session SET deadline = ?", Date.now() - 1));
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runSessionAlarm(stub);
     const tables = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('sev', 'session')").toArray());
     expect(tables).toEqual([]);
     await expectProblem(await sevAttest(session, await pspMeasure(guest, BUILD, w.digest)), 401, "session-invalid");

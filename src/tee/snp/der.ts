@@ -20,13 +20,15 @@ export function fail(what: string): never {
   throw new DerError(what);
 }
 
-/** Runs a reader, turning its DerError into VerificationError(code, "<what>: <reason>"). */
+/** Runs a reader, turning whatever malformed input makes it throw into VerificationError(code, "<what>: <reason>"). */
 export function readAs<T>(code: VerificationErrorCode, what: string, read: () => T): T {
   try {
     return read();
   } catch (e) {
     if (e instanceof DerError) throw new VerificationError(code, `${what}: ${e.message}`);
-    throw e;
+    if (e instanceof VerificationError) throw e;
+    // asn1js throws plain Errors for some malformed input (a bad GeneralizedTime, say): equally malformed.
+    throw new VerificationError(code, `${what}: malformed DER`);
   }
 }
 

@@ -181,6 +181,15 @@ function suppliedCerts(ctx: Context): Certificate[] {
   return ctx.supplied;
 }
 
+/** Caching what verified is a favour to later calls: its failure never changes this verdict. */
+async function bestEffort(call: () => void | Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch {
+    // Nothing to do: the next verification fetches again.
+  }
+}
+
 async function fromProvider<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -246,7 +255,7 @@ async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedR
     };
     if (signer === "VCEK" && !maskedChip) chain.hwid = hwidOf(report, product);
     const provider = opts.provider;
-    if (provider?.verified) await fromProvider("certificate cache", async () => provider.verified!(chain));
+    if (provider?.verified) await bestEffort(() => provider.verified!(chain));
   }
   return {
     report,
@@ -289,7 +298,7 @@ async function checkRevocation(ctx: Context, product: Product, entry: VerifiedVe
   const { crl, fresh } = verified;
   if (fresh && options.source.verified) {
     const { arkFp } = intermediate;
-    await options.source.verified({ product, signer, arkFingerprint: arkFp, der: crl.der, thisUpdate: crl.thisUpdate, ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate }) });
+    await bestEffort(() => options.source.verified!({ product, signer, arkFingerprint: arkFp, der: crl.der, thisUpdate: crl.thisUpdate, ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate }) }));
   }
   const revoked: [string, bigint][] = [
     [INTERMEDIATE_NAME[signer], intermediate.cert.serial],
