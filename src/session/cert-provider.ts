@@ -15,15 +15,19 @@ const arkKey = (product: Product) => `ark/${product}`;
  * certificate either way. Filling the cache is best-effort and happens after the answer.
  */
 export function workerCertificateProvider(db: CacheDb, kdsUrl: string, now: Date): CertificateProvider {
+  // Rows this request read from the cache need no write back: a warm attestation writes nothing.
+  const fromCache = new Set<string>();
+  const cached = async (key: string) => {
+    const der = await getCachedCert(db.read, key, now);
+    if (der) fromCache.add(key);
+    return der;
+  };
   return {
     async vcek(product, hwid, tcb) {
-      return (await getCachedCert(db.read, vcekKey(product, hwid, tcb), now)) ?? (await fetchVcek(kdsUrl, product, hwid, tcb));
+      return (await cached(vcekKey(product, hwid, tcb))) ?? (await fetchVcek(kdsUrl, product, hwid, tcb));
     },
     async chain(product, signer) {
-      const [intermediate, ark] = await Promise.all([
-        getCachedCert(db.read, intermediateKey(product, signer), now),
-        getCachedCert(db.read, arkKey(product), now),
-      ]);
+      const [intermediate, ark] = await Promise.all([cached(intermediateKey(product, signer)), cached(arkKey(product))]);
       return intermediate && ark ? [intermediate, ark] : await fetchCertChain(kdsUrl, product, signer);
     },
     async verified(chain: VerifiedChain) {
@@ -38,7 +42,8 @@ export function workerCertificateProvider(db: CacheDb, kdsUrl: string, now: Date
       }
       // A VLEK comes from its guest only; KDS keys are per chip, so only VCEKs are worth caching.
       if (chain.signer === "VCEK" && chain.hwid) rows.push({ key: vcekKey(chain.product, chain.hwid, chain.reportedTcb), der: chain.vek, notAfter });
-      db.defer(putCachedCerts(db.write, rows, now), "certificate");
+      const missing = rows.filter((r) => !fromCache.has(r.key));
+      if (missing.length) db.defer(putCachedCerts(db.write, missing, now), "certificate");
     },
   };
 }

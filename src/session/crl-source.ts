@@ -13,10 +13,15 @@ const lastFailure = new Map<string, number>();
  * verifier applies CRL_MODE to it). Only CRLs that verified under a trusted ARK are written back.
  */
 export function workerCrlSource(db: CacheDb, kdsUrl: string, now: Date): CrlSource {
+  // A current CRL served from the cache is not written back.
+  const current = new Set<string>();
   return {
     async crl(product: Product, signer: SignerKind) {
       const cached = await getCachedCrl(db.read, product, signer);
-      if (cached?.nextUpdate && cached.nextUpdate > now) return cached.der;
+      if (cached?.nextUpdate && cached.nextUpdate > now) {
+        current.add(`${product}/${signer}`);
+        return cached.der;
+      }
       const key = `${product}/${signer}`;
       if (now.getTime() - (lastFailure.get(key) ?? -Infinity) < RETRY_AFTER_FAILURE_MS) return cached?.der;
       try {
@@ -29,7 +34,7 @@ export function workerCrlSource(db: CacheDb, kdsUrl: string, now: Date): CrlSour
     },
     async verified(crl: VerifiedCrl) {
       // The per-product rows hold AMD's lists only, so a lab root's CRL can never displace AMD's.
-      if (PINNED_ARKS.get(crl.arkFingerprint) !== crl.product) return;
+      if (PINNED_ARKS.get(crl.arkFingerprint) !== crl.product || current.has(`${crl.product}/${crl.signer}`)) return;
       db.defer(putCachedCrl(db.write, crl.product, crl.signer, { der: crl.der, ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}) }, now), "CRL");
     },
   };

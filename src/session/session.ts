@@ -122,6 +122,8 @@ const MEASUREMENT_HEX: Record<Tee, number> = { sev: 64, snp: 96 };
 const SNP_REPORT_BYTES = 1184;
 /** After a failed audit export, the next try (the alarm's own retries back off too fast for an outage). */
 const EXPORT_RETRY_MS = 30_000;
+/** Rows wait this long for export, so a whole auth → attest → key flow usually goes out in one D1 batch. */
+const EXPORT_DELAY_MS = 1_000;
 
 function seconds(value: string | undefined, fallback: number): number {
   const n = Number(value);
@@ -200,7 +202,10 @@ export class AttestationSession extends DurableObject<Env> {
         details: { tee: j.tee, ...j.details },
       });
     });
-    await this.ctx.storage.setAlarm(Date.now());
+    // The row is durable now (and the answer waits for it); the export to D1 follows off the request path.
+    const due = Date.now() + EXPORT_DELAY_MS;
+    const pending = await this.ctx.storage.getAlarm();
+    if (pending === null || pending > due) await this.ctx.storage.setAlarm(due);
     return j.outcome;
   }
 
@@ -503,8 +508,10 @@ export class AttestationSession extends DurableObject<Env> {
       return;
     }
     const row = await this.current(now);
-    if (row) await this.ctx.storage.setAlarm(row.deadline);
-    else if (this.hasStorage() && hasUnexported(this.sql())) await this.ctx.storage.setAlarm(now);
+    // Rows appended while the export was in flight go out in the next one.
+    const more = this.hasStorage() && hasUnexported(this.sql());
+    if (row) await this.ctx.storage.setAlarm(more ? now + EXPORT_DELAY_MS : row.deadline);
+    else if (more) await this.ctx.storage.setAlarm(now);
     else {
       await this.ctx.storage.deleteAll();
       this.schemaReady = false;

@@ -87,5 +87,5 @@ export async function exportAudit(session: Pick<Session, "nonce">): Promise<stri
  * is still pending at a given moment is a race; calling the handler is not.
  */
 export async function runSessionAlarm(stub: DurableObjectStub<AttestationSession>): Promise<void> {
-  await runInDurableObject(stub, (instance) => instance.alarm());
+  await runInDurableObject(stub, (instance) => instance.alarm!());
 }
