@@ -117,7 +117,10 @@ export async function authenticateAdmin(auth: AdminAuth, authorization: string |
     }
     // jose checks that sub is present, not what it is; it becomes the audit log's actor.
     if (typeof payload.sub !== "string" || payload.sub.trim() === "" || payload.sub.length > 256) throw new AdminAuthError("claim sub is invalid");
-    if (payload.iss !== undefined && typeof payload.iss !== "string") throw new AdminAuthError("claim iss is invalid");
+    // Both become the audit actor: text only, no control characters.
+    const printable = (v: string) => v.isWellFormed() && !/[\x00-\x1f\x7f]/.test(v);
+    if (payload.iss !== undefined && (typeof payload.iss !== "string" || !printable(payload.iss))) throw new AdminAuthError("claim iss is invalid");
+    if (!payload.sub.isWellFormed()) throw new AdminAuthError("claim sub is invalid");
     // A future iat must not stretch the lifetime: count from whichever is earlier, iat or now.
     const issuedAt = Math.min(payload.iat!, Math.floor(now.getTime() / 1000));
     if (payload.exp! - issuedAt > auth.maxTtlSeconds) throw new AdminAuthError(`the token lives longer than ${auth.maxTtlSeconds} s (exp - iat)`);

@@ -154,13 +154,12 @@ legacy.post("/attest", async (c) => {
   return c.body(null, 200);
 });
 
-// Hono would answer HEAD with the GET handler: a real, audited release whose body is dropped.
-legacy.on("HEAD", "/key/:key_id", (c) => {
-  c.header("allow", "GET");
-  return fail(405, "method-not-allowed", "use GET for /key");
-});
-
 legacy.get("/key/:key_id", async (c) => {
+  // Hono routes HEAD to this handler and drops the body: that would be a real, audited release.
+  if (c.req.method === "HEAD") {
+    c.header("allow", "GET");
+    fail(405, "method-not-allowed", "use GET for /key");
+  }
   // Refused before any lookup: key ids are workload-id shaped, at most 128 characters.
   const keyId = validate(WorkloadId, c.req.param("key_id"), "key id");
   const id = await sessionId(c);

@@ -1,10 +1,13 @@
 // Admin credentials (src/auth/admin.ts): the static ADMIN_TOKEN, EdDSA / ES256 JWTs from a JWKS, the
-// 30 s clock tolerance, algorithm and key confusion, issuer / audience, scope prefixes, JWKS loading,
-// and refusals that never echo the presented credential.
+// 30 s clock tolerance, the required iat and the longest accepted lifetime (ADMIN_JWT_MAX_TTL_SECONDS),
+// algorithm and key confusion, issuer / audience, subjects ("token" vs "jwt:<iss>/<percent-escaped sub>"),
+// scope entries (exact ids, and prefixes ending in a separator), JWKS loading, and refusals that never
+// echo the presented credential.
 
+import fc from "fast-check";
 import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, loadAdminAuth, type AdminAuth, type AdminIdentity } from "../../src/auth/admin";
+import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, loadAdminAuth, scopeCovers, type AdminAuth, type AdminIdentity } from "../../src/auth/admin";
 import { adminJwt, testJwtSigners, type JwtSigner } from "../helpers/admin-jwt";
 
 const STATIC_TOKEN = "static-admin-token-5f2c9a1e7b3d";
@@ -19,9 +22,18 @@ let jwksOnly: AdminAuth;
 const b64u = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
 
 /** A JWT with exactly these claims and header fields, signed by the signer's private key. */
-async function signed(signer: JwtSigner, claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+async function signedExactly(signer: JwtSigner, claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
   const key = await importJWK(signer.privateJwk, signer.alg);
   return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, ...header }).sign(key);
+}
+
+/**
+ * Like signedExactly, but with the iat every admin JWT must carry: 60 s before a numeric exp (T0 when exp
+ * is missing or not a number) unless the claims give their own.
+ */
+async function signed(signer: JwtSigner, claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+  const iat = typeof claims.exp === "number" ? claims.exp - 60 : T0;
+  return signedExactly(signer, { iat, ...claims }, header);
 }
 
 /** Another key pair of the same algorithm, under the given kid: not in the JWKS. */
@@ -63,9 +75,9 @@ describe("static ADMIN_TOKEN", () => {
     auth = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN });
   });
 
-  it("the right token is the unrestricted admin-token identity", async () => {
+  it("the right token is the unrestricted identity with subject \"token\"", async () => {
     const who = await authenticateAdmin(auth, `Bearer ${STATIC_TOKEN}`);
-    expect(who).toEqual({ kind: "token", subject: "admin-token", scope: null });
+    expect(who).toEqual({ kind: "token", subject: "token", scope: null });
     expect(isUnrestricted(who)).toBe(true);
     expect(canAccessWorkload(who, "anything")).toBe(true);
     // The scheme is case-insensitive (RFC 9110 §11.1).
@@ -120,10 +132,11 @@ describe("no credential configured", () => {
 });
 
 describe("JWTs", () => {
-  it("both signers' tokens are accepted as kind jwt with subject = sub", async () => {
+  it("both signers' tokens are accepted as kind jwt with subject jwt:<iss>/<escaped sub> (no iss: empty)", async () => {
     for (const signer of [ed, es]) {
       const who = await authenticateAdmin(jwksOnly, `Bearer ${await adminJwt(signer, { sub: `ops-${signer.alg}@example` })}`);
-      expect(who).toEqual({ kind: "jwt", subject: `ops-${signer.alg}@example`, scope: null });
+      // sub is percent-escaped (encodeURIComponent): "@" becomes "%40".
+      expect(who).toEqual({ kind: "jwt", subject: `jwt:/ops-${signer.alg}%40example`, scope: null });
       expect(isUnrestricted(who)).toBe(true);
     }
   });
@@ -131,12 +144,13 @@ describe("JWTs", () => {
   it("work alongside the static token", async () => {
     const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk) });
     expect((await authenticateAdmin(both, `Bearer ${STATIC_TOKEN}`)).kind).toBe("token");
-    expect((await authenticateAdmin(both, `Bearer ${await adminJwt(es, { sub: "x" })}`)).subject).toBe("x");
+    expect((await authenticateAdmin(both, `Bearer ${await adminJwt(es, { sub: "x" })}`)).subject).toBe("jwt:/x");
     expect(await refusal(both, "Bearer wrong")).toBe("the token is not valid");
   });
 
   describe("expiry and the 30 s clock tolerance", () => {
     it.each([
+      // Issued an hour before exp: exactly the default 3600 s limit, so only expiry decides.
       ["long before exp", -3600, true],
       ["1 s before exp", -1, true],
       ["at exp", 0, true],
@@ -146,9 +160,9 @@ describe("JWTs", () => {
       ["an hour after exp", 3600, false],
     ])("%s", async (_name, offset, ok) => {
       for (const signer of [ed, es]) {
-        const token = await signed(signer, { sub: "ops", exp: T0 });
+        const token = await signed(signer, { sub: "ops", iat: T0 - 3600, exp: T0 });
         const now = at(T0 + offset);
-        if (ok) expect((await authenticateAdmin(jwksOnly, `Bearer ${token}`, now)).subject).toBe("ops");
+        if (ok) expect((await authenticateAdmin(jwksOnly, `Bearer ${token}`, now)).subject).toBe("jwt:/ops");
         else expect(await refusal(jwksOnly, `Bearer ${token}`, now)).toBe("the token has expired");
       }
     });
@@ -159,13 +173,13 @@ describe("JWTs", () => {
     });
 
     it("a token not yet valid (nbf beyond the tolerance) is refused", async () => {
-      const token = await signed(ed, { sub: "ops", exp: T0 + 3600, nbf: T0 + 60 });
+      const token = await signed(ed, { sub: "ops", iat: T0, exp: T0 + 3600, nbf: T0 + 60 });
       expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim nbf is invalid");
       expect((await authenticateAdmin(jwksOnly, `Bearer ${token}`, at(T0 + 31))).kind).toBe("jwt");
     });
 
     it("a non-numeric exp is refused", async () => {
-      const token = await signed(ed, { sub: "ops", exp: `${T0 + 60}` as unknown as number });
+      const token = await signed(ed, { sub: "ops", iat: T0, exp: `${T0 + 60}` as unknown as number });
       expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toMatch(/exp/);
     });
   });
@@ -198,7 +212,7 @@ describe("JWTs", () => {
     });
 
     it("a token whose header points at the other algorithm's kid is refused", async () => {
-      const token = await signed(es, { sub: "ops", exp: T0 + 60 }, { kid: ed.kid });
+      const token = await signed(es, { sub: "ops", iat: T0, exp: T0 + 60 }, { kid: ed.kid });
       expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("no configured key matches the token");
     });
 
@@ -210,8 +224,8 @@ describe("JWTs", () => {
 
     it("a token with a changed claim or a changed signature is refused", async () => {
       for (const signer of [ed, es]) {
-        const [h, p, s] = (await signed(signer, { sub: "ops", exp: T0 + 60 })).split(".") as [string, string, string];
-        const forgedClaims = b64u({ sub: "root", exp: T0 + 60 });
+        const [h, p, s] = (await signed(signer, { sub: "ops", iat: T0, exp: T0 + 60 })).split(".") as [string, string, string];
+        const forgedClaims = b64u({ sub: "root", iat: T0, exp: T0 + 60 });
         expect(await refusal(jwksOnly, `Bearer ${h}.${forgedClaims}.${s}`, at(T0))).toBe("the token's signature does not verify");
         const sig = Buffer.from(s, "base64url");
         sig[5]! ^= 1;
@@ -221,7 +235,7 @@ describe("JWTs", () => {
   });
 
   describe("algorithms", () => {
-    const claims = { sub: "ops", exp: T0 + 60 };
+    const claims = { sub: "ops", iat: T0, exp: T0 + 60 };
 
     it("an HS256 token is refused, including one keyed with the public key's bytes (key confusion)", async () => {
       const secrets = [new Uint8Array(32).fill(1), new TextEncoder().encode(JSON.stringify(ed.publicJwk)), Buffer.from(ed.publicJwk.x!, "base64url"), new TextEncoder().encode(es.publicJwk.x!)];
@@ -265,11 +279,11 @@ describe("JWTs", () => {
   });
 
   describe("issuer and audience", () => {
-    const base = { sub: "ops", exp: T0 + 60 };
+    const base = { sub: "ops", iat: T0, exp: T0 + 60 };
 
     it("are not checked when not configured", async () => {
-      for (const extra of [{}, { iss: "https://anyone.example" }, { aud: "whatever" }, { iss: "x", aud: ["a", "b"] }]) {
-        expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { ...base, ...extra })}`, at(T0))).subject).toBe("ops");
+      for (const extra of [{}, { iss: "https://anyone.example" }, { aud: "whatever" }, { iss: "x", aud: ["a", "b"] }] as { iss?: string; aud?: string | string[] }[]) {
+        expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { ...base, ...extra })}`, at(T0))).subject).toBe(`jwt:${extra.iss ?? ""}/ops`);
       }
     });
 
@@ -304,7 +318,7 @@ describe("JWTs", () => {
 
   describe("scope", () => {
     async function identity(scope: unknown): Promise<AdminIdentity> {
-      return authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: "tenant-ops", exp: T0 + 60, scope })}`, at(T0));
+      return authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: "tenant-ops", iat: T0, exp: T0 + 60, scope })}`, at(T0));
     }
 
     it.each([
@@ -336,6 +350,47 @@ describe("JWTs", () => {
       expect(canAccessWorkload(who, "wl-8")).toBe(false);
     });
 
+    it("an entry not ending in a separator is one exact id: \"web\" covers \"web\" but not \"webhook-prod\"", async () => {
+      const who = await identity("web");
+      expect(who.scope).toEqual(["web"]);
+      for (const id of ["webhook-prod", "webhook", "web-prod", "web.a", "web_", "we", "Web", ""]) expect(canAccessWorkload(who, id), id).toBe(false);
+      expect(canAccessWorkload(who, "web")).toBe(true);
+      expect([scopeCovers("web", "web"), scopeCovers("web", "webhook-prod"), scopeCovers("web", "web-prod")]).toEqual([true, false, false]);
+    });
+
+    it("an entry ending in a separator is a prefix: \"web-\" covers \"web-prod\", \"web.\" covers \"web.a\"", async () => {
+      const dash = await identity("web-");
+      expect(canAccessWorkload(dash, "web-prod")).toBe(true);
+      expect(canAccessWorkload(dash, "web-")).toBe(true);
+      for (const id of ["web", "webhook-prod", "web.prod", "xweb-prod"]) expect(canAccessWorkload(dash, id), id).toBe(false);
+      const dot = await identity(["web."]);
+      expect(canAccessWorkload(dot, "web.a")).toBe(true);
+      expect(canAccessWorkload(dot, "web.a.b")).toBe(true);
+      for (const id of ["web", "web-a", "weba", "webhook-prod"]) expect(canAccessWorkload(dot, id), id).toBe(false);
+      expect([scopeCovers("web-", "web-prod"), scopeCovers("web.", "web.a"), scopeCovers("web.", "web")]).toEqual([true, true, false]);
+    });
+
+    it.each([..."._~:@+-"])("%s is a separator: an entry ending in it is a prefix", (sep) => {
+      expect(scopeCovers(`t${sep}`, `t${sep}x`)).toBe(true);
+      expect(scopeCovers(`t${sep}`, `t${sep}`)).toBe(true);
+      expect(scopeCovers(`t${sep}`, "t")).toBe(false);
+      expect(scopeCovers(`t${sep}`, "tx")).toBe(false);
+      // Without the separator the entry is exact.
+      expect(scopeCovers("t", `t${sep}x`)).toBe(false);
+    });
+
+    it.each(["/", "*", "0", "a", "=", "#"])("an entry ending in %s (not a separator) is exact, not a prefix or a wildcard", (end) => {
+      expect(scopeCovers(`web${end}`, `web${end}`)).toBe(true);
+      expect(scopeCovers(`web${end}`, `web${end}x`)).toBe(false);
+      expect(scopeCovers(`web${end}`, `web${end}-prod`)).toBe(false);
+    });
+
+    it("several entries: any one of them grants access", async () => {
+      const who = await identity("web tenant-a. db");
+      expect(["web", "tenant-a.x", "db"].map((id) => canAccessWorkload(who, id))).toEqual([true, true, true]);
+      expect(["webhook", "tenant-b.x", "db-1", "tenant-a"].map((id) => canAccessWorkload(who, id))).toEqual([false, false, false, false]);
+    });
+
     it.each([
       ["an empty string", ""],
       ["only spaces", "   "],
@@ -347,12 +402,12 @@ describe("JWTs", () => {
       ["an object", { prefix: "tenant-a." }],
       ["true", true],
     ])("%s is refused", async (_name, scope) => {
-      const token = await signed(ed, { sub: "tenant-ops", exp: T0 + 60, scope });
-      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("the scope claim must list workload-id prefixes");
+      const token = await signed(ed, { sub: "tenant-ops", iat: T0, exp: T0 + 60, scope });
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("the scope claim must list workload ids or id prefixes");
     });
 
     it("the static token and unscoped JWTs are unrestricted", async () => {
-      expect(isUnrestricted({ kind: "token", subject: "admin-token", scope: null })).toBe(true);
+      expect(isUnrestricted({ kind: "token", subject: "token", scope: null })).toBe(true);
       const who = await identity(undefined);
       expect(who.scope).toBeNull();
       expect(isUnrestricted(who)).toBe(true);
@@ -361,7 +416,198 @@ describe("JWTs", () => {
   });
 });
 
+describe("subjects", () => {
+  it("the static token is \"token\", a JWT is \"jwt:<iss>/<sub>\"", async () => {
+    const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk) });
+    expect(await authenticateAdmin(both, `Bearer ${STATIC_TOKEN}`)).toEqual({ kind: "token", subject: "token", scope: null });
+    expect((await authenticateAdmin(both, `Bearer ${await signed(ed, { sub: "ops@example", iat: T0, exp: T0 + 60 })}`, at(T0))).subject).toBe("jwt:/ops%40example");
+    expect((await authenticateAdmin(both, `Bearer ${await signed(es, { sub: "ops@example", iss: "https://idp.example", iat: T0, exp: T0 + 60 })}`, at(T0))).subject).toBe("jwt:https://idp.example/ops%40example");
+  });
+
+  it("a JWT whose sub is \"token\" (or \"admin-token\") cannot pass for the static token", async () => {
+    const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk) });
+    for (const auth of [both, jwksOnly]) {
+      for (const signer of [ed, es]) {
+        const who = await authenticateAdmin(auth, `Bearer ${await signed(signer, { sub: "token", iat: T0, exp: T0 + 60 })}`, at(T0));
+        expect(who).toEqual({ kind: "jwt", subject: "jwt:/token", scope: null });
+        expect(who.subject).not.toBe("token");
+        const legacy = await authenticateAdmin(auth, `Bearer ${await signed(signer, { sub: "admin-token", iat: T0, exp: T0 + 60 })}`, at(T0));
+        expect(legacy.subject).toBe("jwt:/admin-token");
+        // Nor with an issuer that tries to look like it.
+        const withIss = await authenticateAdmin(auth, `Bearer ${await signed(signer, { sub: "token", iss: "token", iat: T0, exp: T0 + 60 })}`, at(T0));
+        expect(withIss.subject).toBe("jwt:token/token");
+      }
+    }
+  });
+
+  it("the same sub from two issuers gives two subjects", async () => {
+    const a = await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: "ops", iss: "https://a.example", iat: T0, exp: T0 + 60 })}`, at(T0));
+    const b = await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: "ops", iss: "https://b.example", iat: T0, exp: T0 + 60 })}`, at(T0));
+    expect(a.subject).toBe("jwt:https://a.example/ops");
+    expect(b.subject).toBe("jwt:https://b.example/ops");
+  });
+
+  const subjectOf = async (claims: JWTPayload) => (await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { iat: T0, exp: T0 + 60, ...claims })}`, at(T0))).subject;
+
+  it("a sub holding \"/\" is escaped, so the last \"/\" always separates iss from sub", async () => {
+    expect(await subjectOf({ sub: "t/x" })).toBe("jwt:/t%2Fx");
+    expect(await subjectOf({ sub: "a/b/c", iss: "https://idp.example/tenant" })).toBe("jwt:https://idp.example/tenant/a%2Fb%2Fc");
+    expect(await subjectOf({ sub: "/", iss: "i" })).toBe("jwt:i/%2F");
+    // Other reserved characters and spaces are escaped too; unreserved ones are kept.
+    expect(await subjectOf({ sub: "ops team%20?#&=" })).toBe("jwt:/ops%20team%2520%3F%23%26%3D");
+    expect(await subjectOf({ sub: "ops-1_a.b~c" })).toBe("jwt:/ops-1_a.b~c");
+  });
+
+  it("a sub holding control or non-ASCII characters is escaped: the subject has none", async () => {
+    expect(await subjectOf({ sub: "ops\nFORGED audit line" })).toBe("jwt:/ops%0AFORGED%20audit%20line");
+    expect(await subjectOf({ sub: "a\u0000b\rc\td\u001be\u007f" })).toBe("jwt:/a%00b%0Dc%09d%1Be%7F");
+    expect(await subjectOf({ sub: "zoë\u2028" })).toBe("jwt:/zo%C3%AB%E2%80%A8");
+  });
+
+  it("the ambiguous pair (iss \"https://idp.example/t\", sub \"x\") and (iss \"https://idp.example\", sub \"t/x\") gives two subjects", async () => {
+    const a = await subjectOf({ iss: "https://idp.example/t", sub: "x" });
+    const b = await subjectOf({ iss: "https://idp.example", sub: "t/x" });
+    expect(a).toBe("jwt:https://idp.example/t/x");
+    expect(b).toBe("jwt:https://idp.example/t%2Fx");
+    expect(a).not.toBe(b);
+    // Likewise without an iss: ("", "a/b") and ("a", "b") no longer both read "jwt:a/b".
+    expect(await subjectOf({ sub: "a/b" })).not.toBe(await subjectOf({ iss: "a", sub: "b" }));
+  });
+
+  it("property: iss and sub can be read back from the subject, so no two (iss, sub) pairs share one", async () => {
+    // Well-formed text (lone surrogates are refused); iss without control characters (refused too).
+    const sub = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).filter((s) => s.trim() !== "");
+    const iss = fc.option(fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !/[\x00-\x1f\x7f]/.test(s)), { nil: undefined });
+    await fc.assert(
+      fc.asyncProperty(iss, sub, async (iss, sub) => {
+        const subject = await subjectOf({ sub, ...(iss !== undefined && { iss }) });
+        const split = subject.lastIndexOf("/");
+        expect(subject.slice(0, split)).toBe(`jwt:${iss ?? ""}`);
+        expect(decodeURIComponent(subject.slice(split + 1))).toBe(sub);
+        expect(subject.slice(split + 1)).toMatch(/^[\w.!~*'()%-]+$/);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("an iss with control characters and a sub with a lone surrogate are refused (both become the audit actor)", async () => {
+    for (const [claims, message] of [
+      [{ sub: "ops", iss: "idp\n2024 fake" }, "claim iss is invalid"],
+      [{ sub: "ops\ud800" }, "claim sub is invalid"],
+    ] as const) {
+      const token = await signed(ed, { ...claims, iat: T0, exp: T0 + 60 } as JWTPayload);
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe(message);
+    }
+  });
+
+  it.each([
+    ["a number", 42],
+    ["an object", { url: "https://idp.example" }],
+    ["an array", ["https://idp.example"]],
+    ["null", null],
+    ["true", true],
+  ])("a non-string iss (%s) is refused", async (_name, iss) => {
+    for (const signer of [ed, es]) {
+      const token = await signed(signer, { sub: "ops", iat: T0, exp: T0 + 60, iss } as unknown as JWTPayload);
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim iss is invalid");
+    }
+    // Also when an issuer is configured, and alongside the static token.
+    const withIssuer = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_ISSUER: "https://idp.example" });
+    expect(await refusal(withIssuer, `Bearer ${await signed(ed, { sub: "ops", iat: T0, exp: T0 + 60, iss } as unknown as JWTPayload)}`, at(T0))).toBe("claim iss is invalid");
+  });
+});
+
+describe("lifetime (ADMIN_JWT_MAX_TTL_SECONDS)", () => {
+  const tooLong = (ttl: number) => `the token lives longer than ${ttl} s (exp - iat)`;
+
+  it("defaults to 3600 s: exp - iat = 3600 is accepted, 3601 refused", async () => {
+    expect(jwksOnly.maxTtlSeconds).toBe(3600);
+    for (const signer of [ed, es]) {
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 3600 })}`, at(T0))).kind).toBe("jwt");
+      expect(await refusal(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 3601 })}`, at(T0))).toBe(tooLong(3600));
+      expect(await refusal(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 86_400 * 365 })}`, at(T0))).toBe(tooLong(3600));
+    }
+  });
+
+  it("counts from iat, not from now: a long-lived token is refused even near its end", async () => {
+    const token = await signed(ed, { sub: "ops", iat: T0, exp: T0 + 3601 });
+    // Only 1 s left, yet it was issued for 3601 s.
+    expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0 + 3600))).toBe(tooLong(3600));
+  });
+
+  it("a token without iat is refused, however short its life", async () => {
+    for (const signer of [ed, es]) {
+      for (const exp of [T0 + 1, T0 + 60, T0 + 3600, T0 + 3601]) {
+        const token = await signedExactly(signer, { sub: "ops", exp });
+        expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim iat is invalid");
+      }
+      // Also with scope, issuer and audience all right, and with the static token configured too.
+      const full = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk), ADMIN_JWT_ISSUER: "idp", ADMIN_JWT_AUDIENCE: "kbs" });
+      const token = await signedExactly(signer, { sub: "ops", iss: "idp", aud: "kbs", exp: T0 + 60, scope: "web" });
+      expect(await refusal(full, `Bearer ${token}`, at(T0))).toBe("claim iat is invalid");
+      // The same token with an iat is accepted.
+      expect((await authenticateAdmin(full, `Bearer ${await signedExactly(signer, { sub: "ops", iss: "idp", aud: "kbs", iat: T0, exp: T0 + 60, scope: "web" })}`, at(T0))).subject).toBe("jwt:idp/ops");
+    }
+  });
+
+  it.each([
+    ["a string", `${T0}`],
+    ["null", null],
+    ["an object", { t: T0 }],
+    ["true", true],
+  ])("a token whose iat is %s is refused", async (_name, iat) => {
+    const token = await signedExactly(ed, { sub: "ops", exp: T0 + 60, iat } as unknown as JWTPayload);
+    expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim iat is invalid");
+  });
+
+  it("a future iat does not stretch the lifetime", async () => {
+    // exp - iat is exactly 3600, but iat is 600 s ahead: counted from now the token lives 4200 s.
+    const ahead = await signed(ed, { sub: "ops", iat: T0 + 600, exp: T0 + 4200 });
+    expect(await refusal(jwksOnly, `Bearer ${ahead}`, at(T0))).toBe(tooLong(3600));
+    expect(await refusal(jwksOnly, `Bearer ${await signed(ed, { sub: "ops", iat: T0 + 86_400, exp: T0 + 86_400 + 60 })}`, at(T0))).toBe(tooLong(3600));
+    // Once iat is reached, it counts from iat again.
+    expect((await authenticateAdmin(jwksOnly, `Bearer ${ahead}`, at(T0 + 600))).kind).toBe("jwt");
+    // A future iat within the limit counted from now is fine.
+    expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: "ops", iat: T0 + 600, exp: T0 + 900 })}`, at(T0))).kind).toBe("jwt");
+  });
+
+  it("ADMIN_JWT_MAX_TTL_SECONDS=60 is respected", async () => {
+    const short = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk), ADMIN_JWT_MAX_TTL_SECONDS: "60" });
+    expect(short.maxTtlSeconds).toBe(60);
+    for (const signer of [ed, es]) {
+      expect((await authenticateAdmin(short, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 60 })}`, at(T0))).kind).toBe("jwt");
+      expect(await refusal(short, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 61 })}`, at(T0))).toBe(tooLong(60));
+      expect(await refusal(short, `Bearer ${await signedExactly(signer, { sub: "ops", exp: T0 + 30 })}`, at(T0))).toBe("claim iat is invalid");
+      expect(await refusal(short, `Bearer ${await signed(signer, { sub: "ops", iat: T0 + 30, exp: T0 + 90 })}`, at(T0))).toBe(tooLong(60));
+      // The helper's 300 s tokens are too long here, and fine under the default.
+      expect(await refusal(short, `Bearer ${await adminJwt(signer)}`)).toBe(tooLong(60));
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${await adminJwt(signer)}`)).kind).toBe("jwt");
+    }
+    // A longer limit admits what the default refuses.
+    const long = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_MAX_TTL_SECONDS: "86400" });
+    expect((await authenticateAdmin(long, `Bearer ${await signed(ed, { sub: "ops", iat: T0, exp: T0 + 86_400 })}`, at(T0))).kind).toBe("jwt");
+    expect(await refusal(long, `Bearer ${await signed(ed, { sub: "ops", iat: T0, exp: T0 + 86_401 })}`, at(T0))).toBe(tooLong(86_400));
+  });
+
+  it("does not apply to the static token", async () => {
+    const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_MAX_TTL_SECONDS: "1" });
+    expect((await authenticateAdmin(both, `Bearer ${STATIC_TOKEN}`)).subject).toBe("token");
+  });
+});
+
 describe("loadAdminAuth", () => {
+  it("ADMIN_JWT_MAX_TTL_SECONDS: unset or blank means 3600", async () => {
+    for (const value of [undefined, "", "   "]) {
+      expect((await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ...(value !== undefined && { ADMIN_JWT_MAX_TTL_SECONDS: value }) })).maxTtlSeconds).toBe(3600);
+    }
+    expect((await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN })).maxTtlSeconds).toBe(3600);
+  });
+
+  it.each(["0", "-60", "1.5", "sixty", "60s", "NaN", "Infinity", "1e400", "true"])("ADMIN_JWT_MAX_TTL_SECONDS=%s throws", async (value) => {
+    await expect(loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_MAX_TTL_SECONDS: value })).rejects.toThrow("ADMIN_JWT_MAX_TTL_SECONDS must be a positive whole number of seconds");
+    await expect(loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_MAX_TTL_SECONDS: value })).rejects.toThrow(/ADMIN_JWT_MAX_TTL_SECONDS/);
+  });
+
   it("records the issuer and audience only when set", async () => {
     const plain = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk) });
     expect("issuer" in plain || "audience" in plain).toBe(false);

@@ -1,10 +1,10 @@
 // The pure security pieces under Node: sealing with master-key rotation, admin credential checks, and
 // the audit hash chain, with fast-check properties where a hand-picked case would prove little.
 import fc from "fast-check";
-import { generateKeyPair, SignJWT } from "jose";
+import { generateKeyPair, importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { appendAuditEntry, verifyAuditChain, type AuditEntry } from "../../src/audit/chain";
-import { AdminAuthError, authenticateAdmin, canAccessWorkload, loadAdminAuth } from "../../src/auth/admin";
+import { AdminAuthError, authenticateAdmin, canAccessWorkload, loadAdminAuth, scopeCovers } from "../../src/auth/admin";
 import { toBase64, toHex, utf8 } from "../../src/crypto/bytes";
 import { generateMasterKey, openSecret, parseMasterKeys, rewrapSecret, SealConfigError, sealSecret, SealError } from "../../src/crypto/seal";
 import { adminJwt, testJwtSigners } from "../helpers/admin-jwt";
@@ -67,14 +67,15 @@ describe("admin credentials", () => {
   it("refuses unsigned, HMAC and RSA tokens even when their claims look right", async () => {
     const [ed] = await testJwtSigners();
     const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.publicJwk] }) });
-    const claims = { sub: "x", exp: Math.floor(Date.now() / 1000) + 60 };
+    const nowS = Math.floor(Date.now() / 1000);
+    const claims = { sub: "x", iat: nowS, exp: nowS + 60 };
     const b64u = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
     const none = `${b64u({ alg: "none", kid: ed!.kid })}.${b64u(claims)}.`;
     const hs = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid: ed!.kid }).sign(new Uint8Array(32));
     const rsa = await generateKeyPair("RS256");
     const rs = await new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: ed!.kid }).sign(rsa.privateKey);
     for (const token of [none, hs, rs]) await expect(authenticateAdmin(auth, `Bearer ${token}`)).rejects.toThrow(AdminAuthError);
-    expect((await authenticateAdmin(auth, `Bearer ${await adminJwt(ed!, { sub: "ops" })}`)).subject).toBe("ops");
+    expect((await authenticateAdmin(auth, `Bearer ${await adminJwt(ed!, { sub: "ops" })}`)).subject).toBe("jwt:/ops");
   });
 
   it("honours the clock tolerance, scope prefixes, and refuses a JWKS holding a private key", async () => {
@@ -87,6 +88,36 @@ describe("admin credentials", () => {
     await expect(authenticateAdmin(auth, `Bearer ${jwt}`, later(100))).rejects.toThrow("expired");
     await expect(loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.privateJwk] }) })).rejects.toThrow("private key");
   });
+
+  it("refuses a JWT that lives longer than ADMIN_JWT_MAX_TTL_SECONDS (default 3600 s)", async () => {
+    const [ed] = await testJwtSigners();
+    const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.publicJwk] }) });
+    expect(auth.maxTtlSeconds).toBe(3600);
+    const key = await importJWK(ed!.privateJwk, "EdDSA");
+    const t0 = 1_900_000_000;
+    const jwt = (iat: number, exp: number) => new SignJWT({ sub: "ops", iat, exp }).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).sign(key);
+    const now = new Date(t0 * 1000);
+    await expect(authenticateAdmin(auth, `Bearer ${await jwt(t0, t0 + 3601)}`, now)).rejects.toThrow(AdminAuthError);
+    expect((await authenticateAdmin(auth, `Bearer ${await jwt(t0, t0 + 3600)}`, now)).kind).toBe("jwt");
+    // A future iat does not stretch the lifetime: it counts from now.
+    await expect(authenticateAdmin(auth, `Bearer ${await jwt(t0 + 600, t0 + 4200)}`, now)).rejects.toThrow(AdminAuthError);
+    // iat is required: without it even a one-minute token is refused.
+    const noIat = await new SignJWT({ sub: "ops", exp: t0 + 60 }).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).sign(key);
+    await expect(authenticateAdmin(auth, `Bearer ${noIat}`, now)).rejects.toThrow("claim iat is invalid");
+  });
+
+  it("property: a scope entry ending in a separator is a prefix, any other entry one exact id", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), fc.constantFrom(..."._~:@+-"), (entry, rest, sep) => {
+        const last = entry.at(-1)!;
+        if ("._~:@+-".includes(last)) expect(scopeCovers(entry, entry + rest)).toBe(true);
+        else expect(scopeCovers(entry, entry + rest)).toBe(rest === "");
+        expect(scopeCovers(entry + sep, entry + sep + rest)).toBe(true);
+        expect(scopeCovers(entry + sep, entry)).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe("admin credentials: edge cases", () => {
@@ -95,55 +126,85 @@ describe("admin credentials: edge cases", () => {
     const auth = await loadAdminAuth({ ADMIN_TOKEN: "aaa.bbb.ccc", ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.publicJwk] }) });
     const key = await (await import("jose")).importJWK(ed!.privateJwk, "EdDSA");
     for (const sub of ["", 123, { a: 1 }]) {
-      const jwt = await new SignJWT({ sub } as unknown as Record<string, unknown>).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).setExpirationTime("5m").sign(key);
-      await expect(authenticateAdmin(auth, `Bearer ${jwt}`)).rejects.toThrow(AdminAuthError);
+      const jwt = await new SignJWT({ sub } as unknown as Record<string, unknown>).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).setIssuedAt().setExpirationTime("5m").sign(key);
+      await expect(authenticateAdmin(auth, `Bearer ${jwt}`)).rejects.toThrow("claim sub is invalid");
     }
     expect((await authenticateAdmin(auth, "Bearer aaa.bbb.ccc")).kind).toBe("token");
+  });
+
+  it("refuses a non-string iss, and escapes sub so that (iss, sub) pairs never share a subject", async () => {
+    const [ed] = await testJwtSigners();
+    const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.publicJwk] }) });
+    const key = await importJWK(ed!.privateJwk, "EdDSA");
+    const jwt = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).setIssuedAt().setExpirationTime("5m").sign(key);
+    for (const iss of [42, { a: 1 }]) await expect(authenticateAdmin(auth, `Bearer ${await jwt({ sub: "ops", iss })}`)).rejects.toThrow("claim iss is invalid");
+    const a = await authenticateAdmin(auth, `Bearer ${await jwt({ sub: "x", iss: "https://idp.example/t" })}`);
+    const b = await authenticateAdmin(auth, `Bearer ${await jwt({ sub: "t/x", iss: "https://idp.example" })}`);
+    expect([a.subject, b.subject]).toEqual(["jwt:https://idp.example/t/x", "jwt:https://idp.example/t%2Fx"]);
+    expect((await authenticateAdmin(auth, `Bearer ${await jwt({ sub: "a\nb" })}`)).subject).toBe("jwt:/a%0Ab");
   });
 });
 
 describe("audit hash chain", () => {
   it("hashes what storage gives back: undefined fields as null, details through JSON", async () => {
-    const entry = await appendAuditEntry(null, { at: 1, actor: "a", event: "e", workload: undefined as unknown as null, keyId: null, version: null, session: null, ok: true, reason: null, details: { when: new Date(0), list: [undefined, 1] } });
+    const entry = appendAuditEntry(null, { shard: "admin", at: 1, actor: "a", event: "e", workload: undefined as unknown as null, keyId: null, version: null, session: null, ok: true, reason: null, details: { when: new Date(0), list: [undefined, 1] } });
     const readBack = JSON.parse(JSON.stringify(entry)) as AuditEntry;
     expect(readBack.workload).toBeNull();
-    expect(await verifyAuditChain([readBack])).toMatchObject({ ok: true });
+    expect(readBack.shard).toBe("admin");
+    expect(verifyAuditChain([readBack])).toMatchObject({ ok: true });
   });
 
-  async function chain(n: number): Promise<AuditEntry[]> {
+  function chain(n: number, shard = "admin"): AuditEntry[] {
     const rows: AuditEntry[] = [];
     for (let i = 0; i < n; i++) {
       const prev = rows.at(-1) ?? null;
-      rows.push(await appendAuditEntry(prev, { at: 1_700_000_000_000 + i, actor: "guest", event: "attest", workload: `w${i % 3}`, keyId: null, version: null, session: null, ok: i % 2 === 0, reason: null, details: { n: i, nested: { tcb: "00" } } }));
+      rows.push(appendAuditEntry(prev, { shard, at: 1_700_000_000_000 + i, actor: "guest", event: "attest", workload: `w${i % 3}`, keyId: null, version: null, session: null, ok: i % 2 === 0, reason: null, details: { n: i, nested: { tcb: "00" } } }));
     }
     return rows;
   }
 
-  it("verifies page by page the same as whole, and catches a truncated tail only with the head", async () => {
-    const rows = await chain(30);
-    const head = { seq: 30, hash: rows[29]!.hash };
-    expect(await verifyAuditChain(rows, { head })).toMatchObject({ ok: true, count: 30 });
-    const first = await verifyAuditChain(rows.slice(0, 10));
-    expect(await verifyAuditChain(rows.slice(10), { from: first.ok ? first.head! : undefined, head })).toMatchObject({ ok: true });
-    expect((await verifyAuditChain(rows.slice(0, 27))).ok).toBe(true);
-    expect(await verifyAuditChain(rows.slice(0, 27), { head })).toMatchObject({ ok: false, seq: 28 });
+  it("verifies page by page the same as whole, and catches a truncated tail only up to the witness", () => {
+    const rows = chain(30);
+    const witness = { seq: 30, hash: rows[29]!.hash };
+    expect(verifyAuditChain(rows, { witness })).toMatchObject({ ok: true, count: 30 });
+    const first = verifyAuditChain(rows.slice(0, 10), { witness, final: false });
+    expect(first).toMatchObject({ ok: true, count: 10 });
+    expect(verifyAuditChain(rows.slice(10), { from: first.ok ? first.head! : undefined, witness })).toMatchObject({ ok: true });
+    expect(verifyAuditChain(rows.slice(0, 27)).ok).toBe(true);
+    expect(verifyAuditChain(rows.slice(0, 27), { witness })).toMatchObject({ ok: false, seq: 28 });
+    // Not a non-final page: then the end is not checked yet.
+    expect(verifyAuditChain(rows.slice(0, 27), { witness, final: false })).toMatchObject({ ok: true, count: 27 });
+    // The witness may lag: a tail cut after the witnessed row passes, a cut before it does not.
+    expect(verifyAuditChain(rows.slice(0, 27), { witness: { seq: 25, hash: rows[24]!.hash } })).toMatchObject({ ok: true, count: 27 });
+    expect(verifyAuditChain(rows.slice(0, 24), { witness: { seq: 25, hash: rows[24]!.hash } })).toMatchObject({ ok: false, seq: 25 });
+    // The witnessed row rewritten is refused.
+    expect(verifyAuditChain(rows, { witness: { seq: 25, hash: rows[23]!.hash } })).toMatchObject({ ok: false, seq: 25 });
   });
 
-  it("property: mutating any field of any row, deleting it, or swapping two rows fails at that row", async () => {
-    const rows = await chain(20);
-    const fields = ["at", "actor", "event", "workload", "ok", "reason", "details"] as const;
-    await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: 19 }), fc.constantFrom(...fields), async (k, field) => {
+  it("a shard's rows do not verify as another shard's, nor mixed with them", () => {
+    const admin = chain(10);
+    const session = chain(10, "session/abc");
+    expect(verifyAuditChain(session)).toMatchObject({ ok: true, count: 10 });
+    expect(session.map((r) => r.hash)).not.toContain(admin[0]!.hash);
+    expect(verifyAuditChain([{ ...admin[0]!, shard: "session/abc" }])).toEqual({ ok: false, seq: 1, reason: "row 1 was altered" });
+    expect(verifyAuditChain([...admin.slice(0, 4), ...session.slice(4)])).toEqual({ ok: false, seq: 5, reason: "row 5 belongs to another shard" });
+  });
+
+  it("property: mutating any field of any row, deleting it, or swapping two rows fails at that row", () => {
+    const rows = chain(20);
+    const fields = ["shard", "at", "actor", "event", "workload", "ok", "reason", "details"] as const;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 19 }), fc.constantFrom(...fields), (k, field) => {
         const mutated = rows.map((r) => ({ ...r }));
         const row = mutated[k]! as unknown as Record<string, unknown>;
         row[field] = field === "at" ? (row.at as number) + 1 : field === "ok" ? !row.ok : field === "details" ? { ...(row.details as object), n: -1 } : `${String(row[field])}!`;
-        expect(await verifyAuditChain(mutated)).toMatchObject({ ok: false, seq: k + 1 });
-        expect(await verifyAuditChain(rows.filter((_, i) => i !== k), { head: { seq: 20, hash: rows[19]!.hash } })).toMatchObject({ ok: false, seq: k + 1 });
+        expect(verifyAuditChain(mutated)).toMatchObject({ ok: false, seq: k + 1 });
+        expect(verifyAuditChain(rows.filter((_, i) => i !== k), { witness: { seq: 20, hash: rows[19]!.hash } })).toMatchObject({ ok: false, seq: k + 1 });
       }),
       { numRuns: 100 },
     );
     const swapped = [...rows];
     [swapped[4], swapped[5]] = [swapped[5]!, swapped[4]!];
-    expect(await verifyAuditChain(swapped)).toMatchObject({ ok: false, seq: 5 });
+    expect(verifyAuditChain(swapped)).toMatchObject({ ok: false, seq: 5 });
   });
 });
