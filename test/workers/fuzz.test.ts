@@ -1,6 +1,6 @@
 // Property-based abuse of every endpoint through the Worker: random and mutated bodies, headers, cookies
-// and paths. Whatever arrives, the answer is never a 5xx, never carries secret bytes, is problem+json
-// when refused, and refused calls change nothing.
+// and paths. Whatever arrives, the answer is never a 5xx, never carries secret bytes, is never cached, is
+// problem+json within 200 bytes when refused, and refused calls change nothing.
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -118,9 +118,12 @@ describe("fuzzing every endpoint", () => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         expect(res.status, `${method} ${path} → ${text.slice(0, 200)}`).toBeLessThan(500);
         for (const form of SECRET_FORMS) expect(text).not.toContain(form);
+        expect(res.headers.get("cache-control")).toBe("no-store");
         if (res.status >= 400) {
           expect(res.headers.get("content-type")).toBe("application/problem+json");
           expect((JSON.parse(text) as { type: string }).type).toMatch(/^urn:edgekbs:[a-z0-9-]+$/);
+          // libkrun's C client reads refusals into a 200-byte buffer.
+          expect(new TextEncoder().encode(text).length, text).toBeLessThanOrEqual(200);
         }
       }),
       { numRuns: routes.length > 4 ? 300 : 700 },
