@@ -3,22 +3,8 @@
 
 import type { AuditEntry, AuditHead } from "../audit/chain";
 
-interface AuditRow {
-  shard: string;
-  seq: number;
-  at: number;
-  actor: string;
-  event: string;
-  workload: string | null;
-  key_id: string | null;
-  version: number | null;
-  session: string | null;
-  ok: number;
-  reason: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
+/** A row as D1 holds it: snake_case names, ok as 0/1, details as JSON text. */
+type AuditRow = Omit<AuditEntry, "keyId" | "ok" | "details" | "prevHash"> & { key_id: string | null; ok: number; details: string; prev_hash: string };
 
 const entryOf = (r: AuditRow): AuditEntry => ({
   shard: r.shard,

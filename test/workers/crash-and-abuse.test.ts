@@ -12,11 +12,11 @@ import { adminJwt } from "../helpers/admin-jwt";
 import { bindingOf, guestKey, type GuestKey } from "../helpers/guest";
 import { kdsResponder } from "../helpers/kds-mock";
 import { createVekFor, importChip, type SyntheticChip } from "../helpers/synthetic-amd";
+import { attestAs, registerWorkload, releasedSecret, type Registered } from "./flows";
 import { ADMIN, attest, auth, call, expectProblem, exportAudit, getKey, register, runSessionAlarm, sessionStub, type Session } from "./kbs";
 
 let milan: SyntheticChip;
 let key: GuestKey;
-let nextId = 0;
 
 beforeAll(async () => {
   milan = await importChip(env.TEST_CHIPS[0]!);
@@ -34,33 +34,9 @@ const verify = () => verifyAuditLog((input, init) => call(String(input).replace(
 const adminCall = (path: string, init: RequestInit = {}, headers: Record<string, string> = ADMIN) =>
   call(`/admin${path}`, { ...init, headers: { ...JSON_HEADERS, ...headers, ...(init.headers as Record<string, string>) } });
 
-interface Registered {
-  workloadId: string;
-  measurement: Uint8Array;
-  passphrase: string;
-}
-
-async function registered(prefix = "f"): Promise<Registered> {
-  const workloadId = `${prefix}-${++nextId}`;
-  const measurement = new Uint8Array(await crypto.subtle.digest("SHA-384", utf8(workloadId)));
-  const passphrase = `pass-${workloadId}`;
-  const res = await register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: "", passphrase });
-  expect(res.status, await res.clone().text()).toBe(200);
-  return { workloadId, measurement, passphrase };
-}
-
-async function attested(w: Registered, measurement = w.measurement): Promise<Session> {
-  const session = await auth(w.workloadId);
-  const res = await attest(session, key, await milan.report({ measurement, reportData: await bindingOf(session.nonce, key) }));
-  expect(res.status, await res.clone().text()).toBe(200);
-  return session;
-}
-
-async function secretOf(session: Session, keyId: string): Promise<string> {
-  const res = await getKey(session, keyId);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return new TextDecoder().decode(key.decrypt((await res.text()).slice(1, -1)));
-}
+const registered = (prefix = "f") => registerWorkload(prefix);
+const attested = (w: Registered) => attestAs(milan, key, w);
+const secretOf = (session: Session, keyId: string) => releasedSecret(key, session, keyId);
 
 const rowsOf = async (shard: string) =>
   (await env.DB.prepare("SELECT seq, event, ok, reason, version FROM audit_log WHERE shard = ?1 ORDER BY seq").bind(shard).all<{ seq: number; event: string; ok: number; reason: string | null; version: number | null }>()).results;

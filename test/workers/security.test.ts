@@ -6,14 +6,14 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyAuditLog } from "../../src/audit/client";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
 import { adminJwt } from "../helpers/admin-jwt";
-import { bindingOf, guestKey, type GuestKey } from "../helpers/guest";
+import { guestKey, type GuestKey } from "../helpers/guest";
 import { kdsResponder } from "../helpers/kds-mock";
 import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
-import { ADMIN, attest, auth, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
+import { attestAs, registerWorkload as registerShared, releasedSecret, type Registered } from "./flows";
+import { ADMIN, attest, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
 
 let milan: SyntheticChip;
 let key: GuestKey;
-let nextId = 0;
 
 beforeAll(async () => {
   milan = await importChip(env.TEST_CHIPS[0]!);
@@ -23,38 +23,10 @@ beforeAll(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 const mockKds = () => vi.spyOn(globalThis, "fetch").mockImplementation(kdsResponder([milan]).fetch);
-const measurementOf = async (label: string) => new Uint8Array(await crypto.subtle.digest("SHA-384", utf8(label)));
-const passphraseOf = (workloadId: string) => `passphrase-of-${workloadId}-${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
 
-interface Registered {
-  workloadId: string;
-  measurement: Uint8Array;
-  passphrase: string;
-}
-
-async function registerWorkload(prefix = "sec"): Promise<Registered> {
-  const workloadId = `${prefix}-${++nextId}`;
-  const measurement = await measurementOf(workloadId);
-  const passphrase = passphraseOf(workloadId);
-  const res = await register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: "", passphrase });
-  expect(res.status, await res.clone().text()).toBe(200);
-  return { workloadId, measurement, passphrase };
-}
-
-/** auth + attest as the workload's genuine guest. */
-async function attested(w: Registered): Promise<Session> {
-  const session = await auth(w.workloadId);
-  const report = await milan.report({ measurement: w.measurement, reportData: await bindingOf(session.nonce, key) });
-  const res = await attest(session, key, report);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return session;
-}
-
-async function secretFor(session: Session, keyId: string): Promise<string> {
-  const res = await getKey(session, keyId);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return new TextDecoder().decode(key.decrypt((await res.text()).slice(1, -1)));
-}
+const registerWorkload = (prefix = "sec") => registerShared(prefix);
+const attested = (w: Registered) => attestAs(milan, key, w);
+const secretFor = (session: Session, keyId: string) => releasedSecret(key, session, keyId);
 
 const adminCall = (path: string, init: RequestInit = {}, headers: Record<string, string> = ADMIN) =>
   call(`/admin${path}`, { ...init, headers: { "content-type": "application/json", ...headers, ...(init.headers as Record<string, string>) } });
