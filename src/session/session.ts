@@ -172,20 +172,27 @@ export class AttestationSession extends DurableObject<Env> {
     const row = this.sql().exec<SessionRow & Record<string, SqlStorageValue>>("SELECT nonce, workload_id, tee, state, deadline, k_mod, k_exp, measurement, reported_tcb, chip_hash, generation, bookmark FROM session").toArray()[0];
     if (!row) return null;
     if (now >= row.deadline) {
-      // Keys and state go now; the audit rows stay until the alarm has exported them.
-      this.ctx.storage.transactionSync(() => this.sql().exec("DELETE FROM session; DELETE FROM sev"));
-      await this.ctx.storage.setAlarm(now);
+      // Keys and state go now; the audit rows stay until the alarm has exported them. The alarm is set in
+      // the same transaction: no kill in between can leave rows without an alarm to export them.
+      this.ctx.storage.transactionSync(() => {
+        this.sql().exec("DELETE FROM session; DELETE FROM sev");
+        void this.ctx.storage.setAlarm(now);
+      });
       return null;
     }
     return row;
   }
 
   /** Commits the state writes and the audit row in one transaction, then has the alarm export the row. */
-  private async commit<T>(event: string, j: Judged<T>): Promise<Outcome<T>> {
+  private commit<T>(event: string, j: Judged<T>): Outcome<T> {
     const ok = j.outcome.ok;
     const reason = j.outcome.ok ? null : j.outcome.refusal.code;
     log({ event, tee: j.tee, workload: j.workload, key_id: j.keyId, version: j.version, ok, code: reason, ...j.details });
+    // The row is durable before the answer leaves; the export alarm is set in the same transaction, so
+    // every row has an alarm to take it to D1, off the request path. A later flow step moves it on a little,
+    // so a whole auth → attest → key flow usually goes out in one batch.
     this.ctx.storage.transactionSync(() => {
+      void this.ctx.storage.setAlarm(Date.now() + EXPORT_DELAY_MS);
       j.writes?.();
       faultPoint("session.before-audit");
       appendToOutbox(this.sql(), {
@@ -202,10 +209,6 @@ export class AttestationSession extends DurableObject<Env> {
         details: { tee: j.tee, ...j.details },
       });
     });
-    // The row is durable now (and the answer waits for it); the export to D1 follows off the request path.
-    const due = Date.now() + EXPORT_DELAY_MS;
-    const pending = await this.ctx.storage.getAlarm();
-    if (pending === null || pending > due) await this.ctx.storage.setAlarm(due);
     return j.outcome;
   }
 
