@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, resolve, sep } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import type { Json } from "miniflare";
 import { defineConfig } from "vitest/config";
@@ -8,24 +8,21 @@ import { createSevPlatform, exportSevPlatform } from "./test/helpers/synthetic-s
 import { sevArkPem } from "./src/tee/trust";
 import { generateMasterKey } from "./src/crypto/seal";
 import { testJwtSigners } from "./test/helpers/admin-jwt";
+import { FIXTURES } from "./test/helpers/fixtures";
 // wrangler's own splitter understands comments, strings and triggers in schema.sql.
 import { unstable_splitSqlQuery } from "wrangler";
 
-/** The shared research data beside the checkout; tests that need it skip with a message when absent. */
-export const RESEARCH_DATA = resolve(__dirname, "../shared/research/data");
-
-/** Workers tests cannot read host files, so the research data travels in as a binding (path → base64). */
-function researchDataBinding(): Record<string, string> {
+/** Workers tests cannot read host files, so test/fixtures travels in as a binding (relative path → base64). */
+function fixturesBinding(): Record<string, string> {
   const out: Record<string, string> = {};
-  if (!existsSync(RESEARCH_DATA)) return out;
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else out[relative(RESEARCH_DATA, p)] = readFileSync(p).toString("base64");
+      else out[relative(FIXTURES, p).split(sep).join("/")] = readFileSync(p).toString("base64");
     }
   };
-  walk(RESEARCH_DATA);
+  walk(FIXTURES);
   return out;
 }
 
@@ -51,7 +48,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 TEST_SCHEMA: [{ name: "schema.sql", queries: unstable_splitSqlQuery(schema) }],
-                TEST_RESEARCH_DATA: researchDataBinding(),
+                TEST_FIXTURES: fixturesBinding(),
                 // JSON-safe by construction (base64, hex, JWK).
                 TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
                 TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,

@@ -8,9 +8,11 @@ import { parseReport, SIGNED_SIZE } from "../src/tee/snp/report";
 import { trustAnchors } from "../src/tee/snp/trust";
 import { clearVerifierCaches, verifySnpReport } from "../src/tee/snp/verify";
 import { importVekKey, parseCertificate } from "../src/tee/snp/x509";
+import { FIXTURES } from "../test/helpers/fixtures";
 import { certificatesOf, createCrl, createSyntheticChip } from "../test/helpers/synthetic-amd";
 
-const DATA = resolve(import.meta.dirname ?? ".", "../../shared/research/data");
+// Real reports and AMD certificates: the public data in test/fixtures (see test/fixtures/MANIFEST.md).
+const DATA = FIXTURES;
 const N = 300;
 
 async function median(f: () => Promise<unknown>, n = N): Promise<number> {

@@ -8,8 +8,8 @@ declare global {
   namespace Cloudflare {
     interface Env extends WorkerEnv {
       TEST_SCHEMA: D1Migration[];
-      /** research data file path → base64 content; empty when ../shared/research/data is absent. */
-      TEST_RESEARCH_DATA: Record<string, string>;
+      /** Every file under test/fixtures: path relative to it ("/"-separated) → base64 content. */
+      TEST_FIXTURES: Record<string, string>;
       /** Lab chips (Milan VCEK, Turin VCEK, Genoa VLEK) whose ARKs are in EXTRA_TRUSTED_ARKS. */
       TEST_CHIPS: ChipTransfer[];
       /** Legacy SEV platforms: `trusted`'s ARK is in EXTRA_TRUSTED_ARKS, `unlisted`'s is not. */

@@ -7,7 +7,7 @@ export const DEFAULT_KDS_URL = "https://kdsintf.amd.com";
 const DEFAULT_RETRY_AFTER = 60;
 const TIMEOUT_MS = 10_000;
 
-/** The VCEK URL per amd-verification.md §4: SPLs of REPORTED_TCB (not CURRENT_TCB, reference-kbs's bug). */
+/** The VCEK URL (AMD pub. 57230; docs/snp-verification.md §KDS): SPLs of REPORTED_TCB (not CURRENT_TCB, reference-kbs's bug). */
 export function vcekUrl(base: string, product: Product, hwid: Uint8Array, tcb: Tcb): string {
   const params = new URLSearchParams();
   if (product === "Turin") params.set("fmcSPL", String(tcb.fmc ?? 0));

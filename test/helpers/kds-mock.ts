@@ -1,4 +1,4 @@
-// A fake AMD Key Distribution Service serving synthetic chips (amd-verification.md §4, "KDS interface").
+// A fake AMD Key Distribution Service serving synthetic chips (docs/snp-verification.md §KDS).
 // Strict where the real KDS is known to be strict (hwid and SPLs must name the certified chip/TCB),
 // lenient where it is lenient (parameter order, zero-padded decimals, missing SPLs mean 0).
 

@@ -1,6 +1,6 @@
 // A synthetic AMD SEV-SNP "chip" for tests: an ARK → ASK/ASVK → VCEK/VLEK chain shaped like AMD's and
-// 1184-byte attestation reports signed by the VEK. Written from the research notes
-// (shared/research/amd-verification.md §1, §2, §4, §5), deliberately without importing the verifier,
+// 1184-byte attestation reports signed by the VEK. Written from the format description
+// (docs/snp-verification.md; § below names its sections), deliberately without importing the verifier,
 // so the tests cross-check two independent readings of the format.
 //
 // WebCrypto + asn1js only (no node:*), so the same fixtures run in workerd and in Node. The ARK and
@@ -16,7 +16,7 @@ import { toPem } from "../../src/crypto/pem";
 import type { FirmwareVersion, Product, SignerKind, Tcb } from "../../src/tee/snp/types";
 
 // ---------------------------------------------------------------------------------------------
-// TCB_VERSION (§2)
+// TCB_VERSION (§TCB_VERSION)
 
 /** The SPLs of a TCB_VERSION; `fmc` exists only in the Turin layout. */
 export type TcbParts = Omit<Tcb, "raw">;
@@ -69,7 +69,7 @@ function tcbToRaw(tcb: TcbInput, product: Product): bigint {
 // Per-product constants
 
 const DEFAULT_TCB: Record<Product, TcbParts> = {
-  // The §2 examples; Milan's microcode 219 ≥ 128 exercises the INTEGER leading-zero encoding.
+  // The §TCB_VERSION examples; Milan's microcode 219 ≥ 128 exercises the INTEGER leading-zero encoding.
   Milan: { bootloader: 4, tee: 0, snp: 24, microcode: 219 },
   Genoa: { bootloader: 10, tee: 0, snp: 23, microcode: 84 },
   Turin: { fmc: 0, bootloader: 1, tee: 0, snp: 2, microcode: 71 },
@@ -81,7 +81,7 @@ const CPUID: Record<Product, { family: number; model: number; stepping: number }
   Turin: { family: 0x1a, model: 0x02, stepping: 0x00 },
 };
 
-/** AMD's real serial numbers (§5), so the synthetic chain looks like the real one in logs (and CRLs can name them). */
+/** AMD's real serial numbers (§ARK, ASK and ASVK), so the synthetic chain looks like the real one in logs (and CRLs can name them). */
 export const SERIALS: Record<Product, { ark: number; ask: number; asvk: number }> = {
   Milan: { ark: 0x10000, ask: 0x10001, asvk: 0x10101 },
   Genoa: { ark: 0x20000, ask: 0x20002, asvk: 0x20101 },
@@ -177,7 +177,7 @@ const crlDp = (url: string) =>
     }),
   );
 
-/** The exported SPKI with the algorithm forced to plain rsaEncryption, as in AMD's ARK/ASK (§5). */
+/** The exported SPKI with the algorithm forced to plain rsaEncryption, as in AMD's ARK/ASK (§ARK, ASK and ASVK). */
 async function rsaSpki(publicKey: CryptoKey): Promise<Uint8Array> {
   const spki = new Uint8Array((await crypto.subtle.exportKey("spki", publicKey)) as ArrayBuffer);
   const parsed = asn1js.fromBER(buf(spki)).result as asn1js.Sequence;
@@ -284,7 +284,7 @@ export interface SyntheticChip {
 export interface ChipOptions {
   product?: Product;
   reportedTcb?: TcbInput;
-  /** The VEK's serial number; default 0, as in every real VCEK and VLEK (§4). */
+  /** The VEK's serial number; default 0, as in every real VCEK and VLEK (§VCEK and VLEK). */
   vekSerial?: number | bigint;
   /** 64 bytes (Turin: only the first 8 may be non-zero); default random. */
   chipId?: Uint8Array;
@@ -296,7 +296,7 @@ export interface ChipOptions {
 
 export interface VekOptions {
   reportedTcb?: TcbInput;
-  /** Default 0 (§4); a distinct serial lets a CRL revoke this VEK alone. */
+  /** Default 0 (§VCEK and VLEK); a distinct serial lets a CRL revoke this VEK alone. */
   vekSerial?: number | bigint;
   chipId?: Uint8Array;
   vekValidity?: Validity;
@@ -463,7 +463,7 @@ async function mintVek(
   return chip;
 }
 
-/** AMD's VEK extensions (§4), in the order real certificates list them. */
+/** AMD's VEK extensions (§AMD certificate extensions), in the order real certificates list them. */
 function amdExtensions(authority: Authority, reportedTcb: bigint, chipId: Uint8Array): asn1js.Sequence[] {
   const { product, signer } = authority;
   const int = (arc: string, v: number) => extension(`${OID.amd}.${arc}`, der(new asn1js.Integer({ value: v })));
@@ -498,7 +498,7 @@ function amdExtensions(authority: Authority, reportedTcb: bigint, chipId: Uint8A
 }
 
 // ---------------------------------------------------------------------------------------------
-// CRL (§5)
+// CRL (§CRL)
 
 export interface CrlOptions {
   /** Serial numbers listed as revoked; default none. */
@@ -540,7 +540,7 @@ export async function createCrl(chip: Pick<SyntheticChip, "product" | "arkPrivat
 }
 
 // ---------------------------------------------------------------------------------------------
-// ATTESTATION_REPORT (§1)
+// ATTESTATION_REPORT (§Report layout)
 
 export const REPORT_SIZE = 0x4a0;
 /** The signature covers bytes [0, SIGNED_LENGTH). */

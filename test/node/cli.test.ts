@@ -1,18 +1,17 @@
-// The offline CLI judges every shared real report (same verifier code as the Worker), appraises with a
+// The offline CLI judges every real report in test/fixtures (same verifier code as the Worker), appraises with a
 // policy, and checks a CRL (on a synthetic chip, since no real AMD CRL is stored).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { FIXTURES } from "../helpers/fixtures";
 import { createCrl, createSyntheticChip, SERIALS, type SyntheticChip } from "../helpers/synthetic-amd";
 import { toHex } from "../../src/crypto/bytes";
 import { toPem } from "../../src/crypto/pem";
 
-const DATA = resolve(__dirname, "../../../shared/research/data");
+const DATA = FIXTURES;
 const ROOT = resolve(__dirname, "../..");
-const present = existsSync(DATA);
-if (!present) console.warn(`skipping CLI real-data tests: ${DATA} is absent`);
 
 interface Expected {
   version: number;
@@ -48,8 +47,8 @@ function kbs(args: string[], env: Record<string, string> = {}): { code: number; 
   }
 }
 
-describe.skipIf(!present)("kbs verify snp on the shared real reports", () => {
-  const reports = present ? (JSON.parse(readFileSync(resolve(DATA, "snp-reports-expected.json"), "utf8")) as { reports: Record<string, Expected> }).reports : {};
+describe("kbs verify snp on the real reports", () => {
+  const reports = (JSON.parse(readFileSync(resolve(DATA, "snp-reports-expected.json"), "utf8")) as { reports: Record<string, Expected> }).reports;
   for (const [file, exp] of Object.entries(reports)) {
     const valid = !!exp.chain_ok && (exp.verifying_vek ?? []).length > 0;
     it(`${file}: ${valid ? "verifies" : "is rejected"}`, () => {
@@ -187,7 +186,7 @@ describe("kbs verify snp --crl on a lab chip", () => {
   });
 });
 
-describe.skipIf(!present)("kbs verify sev-chain", () => {
+describe("kbs verify sev-chain", () => {
   const request = () => JSON.parse(readFileSync(resolve(DATA, "sev-legacy/kbstypes-sev_request.json"), "utf8")) as { "extra-params": { chain: { sev: { pdh: number[] } } } };
 
   it("accepts the real kbs-types Milan request, the SevRequest inside it and the bare chain", () => {

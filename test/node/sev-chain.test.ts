@@ -1,8 +1,8 @@
-// Legacy SEV certificates and chain verification against real AMD data (shared/research/data/sev-legacy,
-// MANIFEST.md): codecs byte-identical on every file, the Naples/Rome/Milan chains to the pinned ARKs, and
-// the tampering and trust failures. Skipped with a message when the data folder is absent.
+// Legacy SEV certificates and chain verification against real AMD data (test/fixtures/sev-legacy, see
+// test/fixtures/MANIFEST.md): codecs byte-identical on every file, the Naples/Rome/Milan chains to the
+// pinned ARKs, and the tampering and trust failures.
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { concat, reversed, sha256, toHex } from "../../src/crypto/bytes";
@@ -11,11 +11,10 @@ import { verifyCaPair, verifySevChain } from "../../src/tee/sev/chain";
 import { parseSevRequest } from "../../src/tee/sev/json";
 import { arkFingerprint, PINNED_SEV_ARKS, sevTrustAnchors } from "../../src/tee/sev/trust";
 import { Algo, GENERATIONS, Usage, type AmdCaCertificate, type SevChain, type SevTrustAnchors } from "../../src/tee/sev/types";
+import { FIXTURES } from "../helpers/fixtures";
 import { createSevPlatform } from "../helpers/synthetic-sev";
 
-const DATA = resolve(__dirname, "../../../shared/research/data/sev-legacy");
-const HAVE_DATA = existsSync(resolve(DATA, "amd-ca-milan-ark.cert"));
-if (!HAVE_DATA) console.warn(`research data not found at ${DATA}: real legacy-SEV data tests skipped`);
+const DATA = resolve(FIXTURES, "sev-legacy");
 
 const file = (name: string) => new Uint8Array(readFileSync(resolve(DATA, name)));
 const ca = (gen: string, role: "ark" | "ask") => decodeCaCertificate(file(`amd-ca-${gen}-${role}.cert`));
@@ -53,8 +52,8 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 const SIG1 = 0x41c; // first signature slot's signature bytes
 const SIG2 = 0x624;
 
-describe.skipIf(!HAVE_DATA)("SEV certificates: codecs on every real file", () => {
-  const names = HAVE_DATA ? readdirSync(DATA).filter((n) => n.endsWith(".cert")) : [];
+describe("SEV certificates: codecs on every real file", () => {
+  const names = readdirSync(DATA).filter((n) => n.endsWith(".cert"));
 
   it("every file decodes and re-encodes byte for byte (platform certs in 2084-byte units)", () => {
     expect(names.length).toBe(26);
@@ -163,7 +162,7 @@ describe.skipIf(!HAVE_DATA)("SEV certificates: codecs on every real file", () =>
   });
 });
 
-describe.skipIf(!HAVE_DATA)("SEV trust anchors", () => {
+describe("SEV trust anchors", () => {
   it("the pinned fingerprints are the SHA-256 of AMD's ARK files", async () => {
     for (const gen of GENERATIONS) {
       const bytes = file(`amd-ca-${gen.toLowerCase()}-ark.cert`);
@@ -191,7 +190,7 @@ describe.skipIf(!HAVE_DATA)("SEV trust anchors", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("SEV chains: real platforms", () => {
+describe("SEV chains: real platforms", () => {
   it.each([
     ["naples", "Naples"],
     ["rome", "Rome"],
@@ -281,7 +280,7 @@ describe.skipIf(!HAVE_DATA)("SEV chains: real platforms", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("SEV chains: AMD CA pairs", () => {
+describe("SEV chains: AMD CA pairs", () => {
   it.each(["naples", "rome", "milan", "genoa", "turin"])("the %s ARK is self-signed and signs its ASK", async (gen) => {
     await expect(verifyCaPair(ca(gen, "ark"), ca(gen, "ask"))).resolves.toBeUndefined();
   });

@@ -1,8 +1,9 @@
-// Legacy SEV launch crypto and JSON (wire-format.md §2–§5). Vectors: §5.2/§5.3/§5.5 are virtee/sev's own
-// unit-test values, §5.8 was computed by two independent implementations; the round trips use the
-// kbs-types testdata in shared/research/data/sev-legacy (skipped with a message when absent).
+// Legacy SEV launch crypto and JSON (docs/sev-legacy.md, docs/wire-format.md §SEV flow). Vectors (see
+// docs/sev-legacy.md §Test vectors, which maps the §5.x numbers in the test names): §5.2 KDF, §5.3 session
+// blob, §5.5 LAUNCH_MEASURE are virtee/sev's own unit-test values, §5.8 was computed by two independent
+// implementations; the round trips use the kbs-types testdata in test/fixtures/sev-legacy.
 
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buf, concat, fromHex, sha256, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
@@ -10,10 +11,9 @@ import { decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from 
 import { challengeExtraParams, parseLaunchMeasurement, parseSevPolicy, parseSevRequest, policyBytes, secretPacketJson, sevChainToJson } from "../../src/tee/sev/json";
 import { createLaunchSession, ecdhWith, expectedMeasure, kdf, ownerDhCertificate, sealSecret, sessionBlob, SEV_SECRET_SLOT, verifyLaunchMeasurement } from "../../src/tee/sev/launch";
 import { Algo, Usage, type Build, type SevPolicy } from "../../src/tee/sev/types";
+import { FIXTURES } from "../helpers/fixtures";
 
-const DATA = resolve(__dirname, "../../../shared/research/data/sev-legacy");
-const HAVE_DATA = existsSync(resolve(DATA, "kbstypes-sev_request.json"));
-if (!HAVE_DATA) console.warn(`research data not found at ${DATA}: real legacy-SEV data tests skipped`);
+const DATA = resolve(FIXTURES, "sev-legacy");
 const json = (name: string) => JSON.parse(readFileSync(resolve(DATA, name), "utf8"));
 
 /** What a synchronous call threw (the test fails if it did not throw). */
@@ -103,7 +103,7 @@ describe("SEV launch crypto: §5.8 derived vectors", () => {
     expect(toHex(blob.policyMac)).toBe("27f92fe61528e98a265cd0814183911d467345cebdba7b0ec06b157275a028a2");
   });
 
-  it.skipIf(!HAVE_DATA)("createLaunchSession with the given owner key: owner DH cert and a blob over ECDH with the PDH", async () => {
+  it("createLaunchSession with the given owner key: owner DH cert and a blob over ECDH with the PDH", async () => {
     // §5.8 used virtee/sev's tests/milan/pdh.cert, which the data folder lacks; the kbs-types Milan PDH
     // stands in, so Z is recomputed here from the same owner key and checked to drive the blob.
     const pdh = decodeSevCertificate(new Uint8Array(readFileSync(resolve(DATA, "milan-pdh-kbstypes-sev_request.cert"))));
@@ -324,7 +324,7 @@ describe("SEV JSON: SevRequest", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("SEV JSON: kbs-types testdata round trips", () => {
+describe("SEV JSON: kbs-types testdata round trips", () => {
   it("sev_request.json: the chain re-serialises byte-identically in sev's struct order", () => {
     const request = json("kbstypes-sev_request.json");
     // kbs-types keeps extra-params as an object in its testdata (the wire carries it as a JSON string).

@@ -1,5 +1,6 @@
 // The SNP appraisal rules, each with a passing and a failing report: synthetic reports signed by a test
-// VCEK, verified, then appraised. Bit positions come from amd-verification.md §3, not from the code.
+// VCEK, verified, then appraised. Bit positions come from AMD pub. 56860 as summarised in
+// docs/snp-verification.md §Guest POLICY and PLATFORM_INFO, not from the code.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { toHex } from "../../src/crypto/bytes";
@@ -85,7 +86,7 @@ const bitCases = (prefix: string, bits: [string, number][], field: "policy" | "p
     },
   ]);
 
-/** Milan TCB parts (layout §2: bl byte 0, tee 1, snp 6, ucode 7) and the chip's default values. */
+/** Milan TCB parts (docs/snp-verification.md §TCB_VERSION: bl byte 0, tee 1, snp 6, ucode 7) and the chip's default values. */
 const MILAN_TCB = { bootloader: 4, tee: 0, snp: 24, microcode: 219 };
 const TURIN_TCB = { fmc: 0, bootloader: 1, tee: 0, snp: 2, microcode: 71 };
 /** Floors at a TCB's own components pass; one above fails. */

@@ -1,10 +1,11 @@
-// The verifier against real AMD data (shared/research/data, see its MANIFEST.md). Expected values come
+// The verifier against real AMD data (test/fixtures, see test/fixtures/MANIFEST.md). Expected values come
 // from snp-reports-expected.json, produced by an independent parser; nothing here is hard-coded beyond
-// what that file or amd-verification.md states.
+// what that file or docs/snp-verification.md states.
 
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { FIXTURES } from "../helpers/fixtures";
 import { codeOf } from "../helpers/verdict";
 import { fromHex, toHex } from "../../src/crypto/bytes";
 import { appraiseSnp } from "../../src/tee/snp/appraise";
@@ -17,10 +18,7 @@ import { PRODUCTS, VerificationError, type Product, type SignerKind, type Verify
 import { clearVerifierCaches, verifySnpReport } from "../../src/tee/snp/verify";
 import { fingerprint, importVekKey, parseCertificate } from "../../src/tee/snp/x509";
 
-const DATA = resolve(__dirname, "../../../shared/research/data");
-const HAVE_DATA = existsSync(resolve(DATA, "snp-reports-expected.json"));
-const SKIP = `research data not found at ${DATA}: real-AMD-data tests skipped`;
-if (!HAVE_DATA) console.warn(SKIP);
+const DATA = FIXTURES;
 
 interface ExpectedTcb {
   raw: string;
@@ -60,7 +58,7 @@ interface Expected {
 }
 
 const file = (path: string) => new Uint8Array(readFileSync(resolve(DATA, path)));
-const expected: Record<string, Expected> = HAVE_DATA ? JSON.parse(readFileSync(resolve(DATA, "snp-reports-expected.json"), "utf8")).reports : {};
+const expected: Record<string, Expected> = JSON.parse(readFileSync(resolve(DATA, "snp-reports-expected.json"), "utf8")).reports;
 const entries = Object.entries(expected);
 const verifiable = entries.filter(([, e]) => e.verifying_vek?.length && e.chain_ok);
 
@@ -102,7 +100,7 @@ async function optionsFor(e: Expected): Promise<VerifyOptions> {
 const firmware = (v: { major: number; minor: number; build: number }) => `${v.major}.${v.minor}.${v.build}`;
 const u64 = (hex: string) => BigInt(hex);
 
-describe.skipIf(!HAVE_DATA)("real SNP reports: parsing", () => {
+describe("real SNP reports: parsing", () => {
   it.each(entries.filter(([, e]) => e.version >= 2))("%s", (path, e) => {
     const r = parseReport(reportBytes(path));
     expect(r.version).toBe(e.version);
@@ -167,7 +165,7 @@ describe.skipIf(!HAVE_DATA)("real SNP reports: parsing", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("real SNP reports: verification with the listed VEK and AMD's canonical chain", () => {
+describe("real SNP reports: verification with the listed VEK and AMD's canonical chain", () => {
   it("the data set has reports to verify", () => {
     expect(verifiable.length).toBeGreaterThan(5);
   });
@@ -202,7 +200,7 @@ describe.skipIf(!HAVE_DATA)("real SNP reports: verification with the listed VEK 
   });
 });
 
-describe.skipIf(!HAVE_DATA)("real SNP reports: rejections", () => {
+describe("real SNP reports: rejections", () => {
   const find = (pred: (e: Expected, path: string) => boolean) => {
     const hit = verifiable.find(([path, e]) => pred(e, path));
     if (!hit) throw new Error("no such report in the data set");
@@ -311,7 +309,7 @@ describe.skipIf(!HAVE_DATA)("real SNP reports: rejections", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("real SNP reports: appraisal", () => {
+describe("real SNP reports: appraisal", () => {
   const one = (pred: (e: Expected, path: string) => boolean) => verifiable.filter(([path, e]) => pred(e, path));
 
   /** Verifies the report (VLEKs at VLEK_TIME unless `now` is given) and appraises it, expecting its own measurement and REPORT_DATA. */
@@ -380,7 +378,7 @@ describe.skipIf(!HAVE_DATA)("real SNP reports: appraisal", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("real SNP reports: certificates from a provider", () => {
+describe("real SNP reports: certificates from a provider", () => {
   it("fetches the VCEK and chain once, reports the verified chain, then verifies warm", async () => {
     clearVerifierCaches();
     const [path, e] = verifiable.find(([, x]) => x.signing_key === "VCEK" && x.version >= 3 && x.vek_product_line === "turin")!;
@@ -415,7 +413,7 @@ describe.skipIf(!HAVE_DATA)("real SNP reports: certificates from a provider", ()
   });
 });
 
-describe.skipIf(!HAVE_DATA)("real certificates: the reader", () => {
+describe("real certificates: the reader", () => {
   it("pins exactly the canonical ARKs, each for its own product", async () => {
     for (const product of PRODUCTS) {
       expect(PINNED_ARKS.get(await fingerprint(file(`amd-roots/canonical/${product.toLowerCase()}-ark.der`)))).toBe(product);
@@ -476,7 +474,7 @@ describe.skipIf(!HAVE_DATA)("real certificates: the reader", () => {
   });
 });
 
-describe.skipIf(!HAVE_DATA)("evidence certificates: GHCB table, PEM, DER", () => {
+describe("evidence certificates: GHCB table, PEM, DER", () => {
   const AUXBLOB = "snp/genoa-ghcb-certtable-auxblob-veraison-tsm.bin";
 
   it("parses the GHCB table of a real extended report", async () => {
@@ -533,7 +531,7 @@ describe.skipIf(!HAVE_DATA)("evidence certificates: GHCB table, PEM, DER", () =>
   });
 });
 
-describe.skipIf(!HAVE_DATA)("trust anchors", () => {
+describe("trust anchors", () => {
   it("adds operator-listed ARKs by fingerprint and refuses malformed PEM", async () => {
     expect((await trustAnchors("")).extra.size).toBe(0);
     const pem = new TextDecoder().decode(file("amd-roots/canonical/turin-ark.pem"));
@@ -546,7 +544,8 @@ describe.skipIf(!HAVE_DATA)("trust anchors", () => {
   });
 });
 
-describe("TCB layouts (amd-verification.md §2 examples)", () => {
+// The examples are those of docs/snp-verification.md §TCB_VERSION (the name below predates docs/).
+describe("TCB layouts (docs/snp-verification.md, TCB_VERSION examples)", () => {
   it("decodes Milan/Genoa and Turin TCBs", () => {
     expect(decodeTcb(0xdb18000000000004n, "Milan")).toEqual({ raw: "db18000000000004", bootloader: 4, tee: 0, snp: 24, microcode: 219 });
     expect(decodeTcb(0x4700000002000100n, "Turin")).toEqual({ raw: "4700000002000100", fmc: 0, bootloader: 1, tee: 0, snp: 2, microcode: 71 });

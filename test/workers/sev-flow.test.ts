@@ -130,8 +130,8 @@ describe("the reference-kbs SEV / SEV-ES flow, end to end", () => {
   });
 
   it("answers the real kbs-types Milan request (AMD-pinned chain) with a well-formed challenge", async () => {
-    const data = env.TEST_RESEARCH_DATA["sev-legacy/kbstypes-sev_request.json"];
-    if (!data) return void console.warn("skipped: ../shared/research/data is absent");
+    const data = env.TEST_FIXTURES["sev-legacy/kbstypes-sev_request.json"];
+    if (!data) throw new Error("missing fixture test/fixtures/sev-legacy/kbstypes-sev_request.json");
     // kbs-types' testdata carries extra-params as an object (later kbs-types); both forms are accepted.
     const request = JSON.parse(new TextDecoder().decode(fromBase64(data))) as { "extra-params": { workload_id: string } };
     const sev = request["extra-params"];

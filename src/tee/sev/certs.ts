@@ -1,5 +1,6 @@
-// Binary codecs of the two legacy SEV certificate formats (wire-format.md §4.1, §4.2). Integers and big
-// numbers are little-endian on the wire; the decoded big numbers are big-endian, as WebCrypto wants them.
+// Binary codecs of the two legacy SEV certificate formats (AMD pub. 55766; docs/sev-legacy.md §Platform
+// certificate, §AMD CA certificate). Integers and big numbers are little-endian on the wire; the decoded
+// big numbers are big-endian, as WebCrypto wants them.
 // Encoders write the fields over a copy of the original bytes, so decode → encode is byte-identical even
 // where senders leave uninitialised memory (reserved areas, the tail of sev's 1600-byte CA arrays).
 

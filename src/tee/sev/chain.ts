@@ -1,4 +1,4 @@
-// Chain verification for a legacy SEV platform (wire-format.md §4.3): ARK → ASK → CEK → PEK ← OCA,
+// Chain verification for a legacy SEV platform (docs/sev-legacy.md §Chain): ARK → ASK → CEK → PEK ← OCA,
 // PEK → PDH. Unlike sev/reference-kbs, the ARK must be AMD's (pinned) or listed by the operator.
 
 import { buf, equalBytes, isAllZero, reversed, toBase64Url, toHex } from "../../crypto/bytes";
@@ -78,7 +78,7 @@ async function verifies(signer: Signer, signature: Uint8Array, data: Uint8Array)
   return crypto.subtle.verify(params, await signer.key(), buf(signature), buf(data));
 }
 
-/** Why `signee` (a CA certificate) is not signed by the CA `signer`, or null when it is (§4.2 rules). */
+/** Why `signee` (a CA certificate) is not signed by the CA `signer`, or null when it is (docs/sev-legacy.md §AMD CA certificate). */
 async function caSigned(signer: Signer, signerCert: AmdCaCertificate, signee: AmdCaCertificate): Promise<string | null> {
   if (signerCert.usage !== Usage.ARK) return `the ${signer.name} has usage ${hex(signerCert.usage)}, not ARK`;
   if (!equalBytes(signee.certifyingId, signerCert.keyId)) {

@@ -1,5 +1,6 @@
-// The serde JSON of kbs-types 0.2 / sev 1.1.0 (wire-format.md §2, §3): byte arrays are arrays of
-// integers, bitflags are {"bits":N}, and the nested payloads are JSON strings built in struct order.
+// The serde JSON of kbs-types 0.2 / sev 1.1.0 (docs/wire-format.md §JSON encoding rules, §SEV flow):
+// byte arrays are arrays of integers, bitflags are {"bits":N}, and the nested payloads are JSON strings
+// built in struct order.
 
 import { z } from "zod";
 import { decodeCaCertificate, decodeSevCertificate } from "./certs";

@@ -1,5 +1,6 @@
-// The SEV launch-session crypto of sev 1.1.0 (wire-format.md §5): the guest owner's side of
-// LAUNCH_START, the LAUNCH_MEASURE check and the LAUNCH_SECRET packet.
+// The SEV launch-session crypto of sev 1.1.0 (AMD pub. 55766; docs/sev-legacy.md §Launch session to
+// §LAUNCH_SECRET packet): the guest owner's side of LAUNCH_START, the LAUNCH_MEASURE check and the
+// LAUNCH_SECRET packet.
 
 import { buf, concat, equalBytes, utf8 } from "../../crypto/bytes";
 import { encodeSevCertificate } from "./certs";

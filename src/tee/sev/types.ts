@@ -1,6 +1,7 @@
 // Public contract of the pure SEV / SEV-ES (pre-attestation) module. No HTTP, no D1: bytes and options
 // in, typed values or a typed SevError out. Runs unchanged in workerd and Node (WebCrypto only).
-// Byte layouts: shared/research/wire-format.md §3–§5 (sev 1.1.0 and kbs-types 0.2.0).
+// Byte layouts: docs/sev-legacy.md (AMD pub. 55766, as sev 1.1.0 implements it); JSON:
+// docs/wire-format.md (kbs-types 0.2.0).
 
 export const SEV_CERT_SIZE = 2084;
 export const GENERATIONS = ["Naples", "Rome", "Milan", "Genoa", "Turin"] as const;

@@ -1,5 +1,5 @@
 // Certificates that travel with SNP evidence: the GHCB extended-report certificate table (SNP_GET_EXT_REPORT,
-// configfs-tsm auxblob), PEM text, or a single DER certificate (amd-verification.md §1).
+// configfs-tsm auxblob), PEM text, or a single DER certificate (docs/snp-verification.md §Certificate table).
 
 import { toHex } from "../../crypto/bytes";
 import { pemBlocks } from "../../crypto/pem";

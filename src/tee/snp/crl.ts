@@ -1,4 +1,4 @@
-// AMD's certificate revocation lists (amd-verification.md §5): X.509 v2 CRLs that a product's ARK
+// AMD's certificate revocation lists (docs/snp-verification.md §CRL): X.509 v2 CRLs that a product's ARK
 // issues for the certificates under it, served by KDS at /vcek/v1/{product}/crl (ASK side) and
 // /vlek/v1/{product}/crl (ASVK side). Same RSASSA-PSS parameters as the certificates.
 

@@ -79,7 +79,7 @@ const schema = strict({
   signers: allowList(z.enum(["VCEK", "VLEK"], { error: 'expected "VCEK" or "VLEK"' }), "signer").default(["VCEK", "VLEK"]),
   /** Accepted VMPLs of the requesting guest software (0 = the most privileged, e.g. no SVSM/paravisor below it). */
   vmpl: allowList(intIn(0, 3), "VMPL").default([0]),
-  /** The guest POLICY the owner launched the guest with (amd-verification.md §3). */
+  /** The guest POLICY the owner launched the guest with (AMD pub. 56860; docs/snp-verification.md §Guest POLICY and PLATFORM_INFO). */
   guest_policy: strict({
     /** DEBUG: the host may decrypt the guest. Default "forbidden" (or from the legacy allow_debug). */
     debug: bit.optional(),

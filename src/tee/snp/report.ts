@@ -1,5 +1,6 @@
 // Parser for the SEV-SNP ATTESTATION_REPORT (versions 2–5) and decoders for its bit fields.
-// Layout and rules: amd-verification.md §1–§3.
+// Layout: AMD pub. 56860, ATTESTATION_REPORT and TCB_VERSION structures; what is relied on and checked:
+// docs/snp-verification.md §Report layout to §Guest POLICY and PLATFORM_INFO.
 
 import { concat, isAllZero, reversed } from "../../crypto/bytes";
 import { VerificationError, type GuestPolicy, type PlatformInfo, type Product, type SnpReport, type Tcb } from "./types";
@@ -102,7 +103,7 @@ export function tcbHex(raw: bigint): string {
   return raw.toString(16).padStart(16, "0");
 }
 
-/** SPL names as the VEK certificate extensions spell them (amd-verification.md §4). */
+/** SPL names as the VEK certificate extensions spell them (AMD pub. 57230; docs/snp-verification.md §AMD certificate extensions). */
 export type SplName = "fmcSPL" | "blSPL" | "teeSPL" | "snpSPL" | "ucodeSPL" | "spl_4" | "spl_5" | "spl_6" | "spl_7";
 export type SplValues = Partial<Record<SplName, number>>;
 
@@ -156,7 +157,7 @@ export function decodePlatformInfo(info: bigint): PlatformInfo {
   };
 }
 
-/** CPUID family/model ranges per KDS product (virtee/trustee's table; amd-verification.md §2). */
+/** CPUID family/model ranges per KDS product (virtee/trustee's table; docs/snp-verification.md §Product). */
 const CPUID_PRODUCTS: readonly { family: number; models: [number, number]; product: Product }[] = [
   { family: 0x19, models: [0x00, 0x0f], product: "Milan" },
   { family: 0x19, models: [0x10, 0x1f], product: "Genoa" },

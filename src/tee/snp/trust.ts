@@ -1,5 +1,6 @@
-// Trust anchors: AMD's root keys are pinned by the SHA-256 of their X.509 DER (MANIFEST.md §4), so
-// the source carries no certificate bytes; the ARKs themselves arrive with the evidence or from KDS.
+// Trust anchors: AMD's root keys are pinned by the SHA-256 of their X.509 DER (docs/snp-verification.md
+// §Pinned roots), so the source carries no certificate bytes; the ARKs themselves arrive with the evidence
+// or from KDS.
 
 import { pemBlocks } from "../../crypto/pem";
 import { fingerprint, parseCertificate } from "./x509";

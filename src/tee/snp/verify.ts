@@ -1,5 +1,5 @@
 // Cryptographic verification of an SNP report: report → VEK → ASK/ASVK → pinned ARK, the VEK bound to
-// the report, the report signature, then (when configured) AMD's CRL (order per amd-verification.md §6).
+// the report, the report signature, then (when configured) AMD's CRL (docs/snp-verification.md §Checks, in order).
 //
 // Performance: an isolate serves many reports from few chips, so whatever verified is remembered per
 // isolate (bounded). A warm verification re-checks trust, dates and the cheap bindings and then costs
@@ -273,7 +273,7 @@ async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedR
 }
 
 /**
- * AMD's CRL for this chain (amd-verification.md §5): a revoked intermediate or VEK is refused in any
+ * AMD's CRL for this chain (docs/snp-verification.md §CRL): a revoked intermediate or VEK is refused in any
  * mode, as is a CRL the chain's ARK did not sign; a missing or stale CRL is refused only in strict mode.
  */
 async function checkRevocation(ctx: Context, product: Product, entry: VerifiedVek): Promise<Revocation> {
@@ -319,7 +319,7 @@ function checkTrust(trust: TrustAnchors, arkFp: string, product: Product): void 
   }
 }
 
-/** Why this VEK does not belong to this report (amd-verification.md §4, "Binding"), or undefined. */
+/** Why this VEK does not belong to this report (docs/snp-verification.md §Binding a VEK to a report), or undefined. */
 function bindingProblem(ctx: Context, product: Product, vekSigner: SignerKind | undefined, issuerCn: string | undefined, amd: AmdExtensions): VerificationError | undefined {
   const { report, signer } = ctx;
   const mismatch = (reason: string) => new VerificationError("vek-mismatch", reason);

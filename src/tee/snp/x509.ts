@@ -1,6 +1,7 @@
 // A minimal reader for AMD's X.509 certificates (ARK, ASK/ASVK, VCEK/VLEK) on top of asn1js, plus
 // the two WebCrypto operations the chain needs. Not a general X.509 library: it accepts exactly the
-// shapes AMD issues (amd-verification.md §4–§5) and says precisely what else it saw.
+// shapes AMD issues (AMD pub. 57230; docs/snp-verification.md §VCEK and VLEK to §ARK, ASK and ASVK) and
+// says precisely what else it saw.
 
 import * as asn1js from "asn1js";
 import { buf, sha256, toHex } from "../../crypto/bytes";
