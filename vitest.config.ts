@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import type { Json } from "miniflare";
 import { defineConfig } from "vitest/config";
 import { createSyntheticChip, exportChip } from "./test/helpers/synthetic-amd";
@@ -9,8 +9,6 @@ import { sevArkPem } from "./src/tee/trust";
 import { generateMasterKey } from "./src/crypto/seal";
 import { testJwtSigners } from "./test/helpers/admin-jwt";
 import { FIXTURES } from "./test/helpers/fixtures";
-// wrangler's own splitter understands comments, strings and triggers in schema.sql.
-import { unstable_splitSqlQuery } from "wrangler";
 
 /** Workers tests cannot read host files, so test/fixtures travels in as a binding (relative path → base64). */
 function fixturesBinding(): Record<string, string> {
@@ -26,53 +24,65 @@ function fixturesBinding(): Record<string, string> {
   return out;
 }
 
-const schema = readFileSync(resolve(__dirname, "schema.sql"), "utf8");
+
+/**
+ * A project of end-to-end tests in workerd. Guest event lines are off (LOG_LEVEL=warn) so a failure stands
+ * out in the output; only the test that inspects those lines runs in a project that logs them.
+ */
+function workersProject(name: string, logLevel: string, include: string[], exclude: string[] = []) {
+  return {
+    plugins: [
+      cloudflareTest(async () => {
+        // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
+        const chips = await Promise.all([
+          createSyntheticChip({ product: "Milan" }),
+          createSyntheticChip({ product: "Turin" }),
+          createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
+        ]);
+        const jwtSigners = await testJwtSigners();
+        // A legacy SEV platform the operator lists, and one nobody trusts.
+        const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
+        return {
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: await readD1Migrations(resolve(__dirname, "migrations")),
+            TEST_FIXTURES: fixturesBinding(),
+            // JSON-safe by construction (base64, hex, JWK).
+            TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
+            TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
+            EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
+            ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+            LOG_LEVEL: logLevel,
+            KBS_MASTER_KEY: generateMasterKey("test1"),
+            // A JWT signer the tests hold (Ed25519) and one (P-256) listed for ES256.
+            ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: jwtSigners.map((s) => s.publicJwk) }),
+            TEST_JWT_SIGNERS: jwtSigners as unknown as Json,
+          },
+          // No test reaches the network: anything a test did not mock fails loudly here.
+          outboundService: (request: Request) =>
+            new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
+        },
+        };
+      }),
+    ],
+    test: {
+      name,
+      include,
+      exclude,
+      setupFiles: ["test/workers/setup.ts"],
+      testTimeout: 30_000,
+    },
+  };
+}
+
+const LOG_TESTS = ["test/workers/logs.test.ts"];
 
 export default defineConfig({
   test: {
     projects: [
-      {
-        plugins: [
-          cloudflareTest(async () => {
-            // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
-            const chips = await Promise.all([
-              createSyntheticChip({ product: "Milan" }),
-              createSyntheticChip({ product: "Turin" }),
-              createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
-            ]);
-            const jwtSigners = await testJwtSigners();
-            // A legacy SEV platform the operator lists, and one nobody trusts.
-            const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
-            return {
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                TEST_SCHEMA: [{ name: "schema.sql", queries: unstable_splitSqlQuery(schema) }],
-                TEST_FIXTURES: fixturesBinding(),
-                // JSON-safe by construction (base64, hex, JWK).
-                TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
-                TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
-                EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
-                ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
-                KBS_MASTER_KEY: generateMasterKey("test1"),
-                // A JWT signer the tests hold (Ed25519) and one (P-256) listed for ES256.
-                ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: jwtSigners.map((s) => s.publicJwk) }),
-                TEST_JWT_SIGNERS: jwtSigners as unknown as Json,
-              },
-              // No test reaches the network: anything a test did not mock fails loudly here.
-              outboundService: (request: Request) =>
-                new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
-            },
-            };
-          }),
-        ],
-        test: {
-          name: "workers",
-          include: ["test/workers/**/*.test.ts"],
-          setupFiles: ["test/workers/setup.ts"],
-          testTimeout: 30_000,
-        },
-      },
+      workersProject("workers", "warn", ["test/workers/**/*.test.ts"], LOG_TESTS),
+      workersProject("workers-logs", "info", LOG_TESTS),
       {
         test: {
           name: "node",

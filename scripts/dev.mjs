@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: apply schema.sql to the local D1, make sure .dev.vars holds ADMIN_TOKEN and KBS_MASTER_KEY, run wrangler dev.
+// `npm start`: apply the D1 migrations locally, make sure .dev.vars holds ADMIN_TOKEN and KBS_MASTER_KEY, run wrangler dev.
 // KBS_STATE_DIR keeps the local state elsewhere than .wrangler/state (the crash drill uses its own).
 import { spawnSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -12,13 +12,9 @@ const run = (args) => {
 };
 
 const persist = process.env.KBS_STATE_DIR ? ["--persist-to", process.env.KBS_STATE_DIR] : [];
-run(["d1", "execute", "kbs", "--local", ...persist, "--file=schema.sql"]);
-// A local database from an earlier schema keeps its old tables (the schema only adds what is missing).
-const probe = spawnSync(process.execPath, [...wrangler, "d1", "execute", "kbs", "--local", ...persist, "--command=SELECT s.wrapped_key, w.generation, a.shard FROM secrets s, workloads w, audit_log a LIMIT 0"], { encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
-if (probe.status !== 0) {
-  console.error("The local D1 predates the current schema. Remove .wrangler/state (local data only) and run npm start again.");
-  process.exit(1);
-}
+// Migrations that already ran are recorded in the database; a database from before migrations existed
+// takes 0001 (all IF NOT EXISTS) as applied and is upgraded by the later ones.
+run(["d1", "migrations", "apply", "kbs", "--local", ...persist]);
 
 // Local secrets: a random admin token and master key, created once and kept in .dev.vars (git-ignored).
 let vars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";

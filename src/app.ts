@@ -3,8 +3,9 @@ import type { Env } from "./env";
 import { admin } from "./http/admin";
 import { bodyLimit } from "./http/body";
 import { legacy } from "./http/legacy";
-import { HttpProblem, problemResponse } from "./http/problem";
-import { VersionConflict } from "./store/secrets";
+import { log } from "./config";
+import { problemResponse } from "./http/problem";
+import { refusalOf } from "./refusal";
 
 // strict: false so /kbs/v0/ and /kbs/v0 are one route, as in reference-kbs.
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
@@ -27,9 +28,12 @@ app.route("/kbs/v0", legacy);
 app.notFound((c) => problemResponse(c, { status: 404, code: "not-found", detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }));
 
 app.onError((err, c) => {
-  if (err instanceof HttpProblem) return problemResponse(c, err.refusal);
-  if (err instanceof VersionConflict) return problemResponse(c, { status: 409, code: "version-conflict", detail: "another admin changed this at the same time; retry" });
-  // Unexpected: log the kind only (messages could echo input), answer a generic 500.
-  console.error(JSON.stringify({ event: "error", name: err.name }));
+  const refusal = refusalOf(err);
+  if (refusal) {
+    if (refusal.code === "kbs-misconfigured") log(c.env, "error", { event: "misconfigured", detail: refusal.detail });
+    return problemResponse(c, refusal);
+  }
+  // A bug: log the kind only (messages could echo input), answer a generic 500.
+  log(c.env, "error", { event: "error", name: err.name });
   return problemResponse(c, { status: 500, code: "internal", detail: "internal error" });
 });

@@ -4,7 +4,7 @@ import type { AttestationSession } from "./session/session";
 
 /** Every binding, secret and variable the Worker reads (wrangler.toml, `.dev.vars`, `wrangler secret put`). */
 export interface Env {
-  /** D1: workloads, measurements, TEE configs, secrets, the audit log and the AMD certificate cache (schema.sql). */
+  /** D1: workloads, measurements, TEE configs, secrets, the audit log and the AMD certificate cache (migrations/). */
   DB: D1Database;
   /** One Durable Object per attestation session; it also holds that session's audit shard. */
   SESSIONS: DurableObjectNamespace<AttestationSession>;
@@ -37,4 +37,6 @@ export interface Env {
   CRL_MODE?: string;
   /** PEM ARK certificates trusted in addition to AMD's pinned roots. Lab/test chips only: unsafe in production. */
   EXTRA_TRUSTED_ARKS?: string;
+  /** Least level logged: "debug", "info" (default: one line per guest event), "warn" or "error". */
+  LOG_LEVEL?: string;
 }

@@ -7,7 +7,7 @@ import type { JwtSigner } from "./helpers/admin-jwt";
 declare global {
   namespace Cloudflare {
     interface Env extends WorkerEnv {
-      TEST_SCHEMA: D1Migration[];
+      TEST_MIGRATIONS: D1Migration[];
       /** Every file under test/fixtures: path relative to it ("/"-separated) → base64 content. */
       TEST_FIXTURES: Record<string, string>;
       /** Lab chips (Milan VCEK, Turin VCEK, Genoa VLEK) whose ARKs are in EXTRA_TRUSTED_ARKS. */

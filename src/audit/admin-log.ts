@@ -42,7 +42,7 @@ export async function commitAudited<T>(env: Env, prepare: () => Promise<AuditedA
     const prev = await lastAuditEntry(env.DB, shard);
     const entry = appendAuditEntry(prev, { ok: true, workload: null, keyId: null, version: null, session: null, reason: null, details: {}, ...audit, shard, at: Date.now() });
     // A test can make the batch fail between the action and its row, to show the batch is all-or-nothing.
-    const injected = faultArmed("admin.in-batch") ? [env.DB.prepare("INSERT INTO injected_fault VALUES (1)")] : [];
+    const injected = faultArmed("admin.in-batch") ? [env.DB.prepare("SELECT json('injected fault')")] : [];
     try {
       await env.DB.batch([...statements, ...injected, insertAuditEntry(env.DB, entry)]);
     } catch (e) {

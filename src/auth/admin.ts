@@ -6,6 +6,7 @@
 
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import { buf, utf8 } from "../crypto/bytes";
+import { ConfigError } from "../errors";
 
 export interface AdminIdentity {
   kind: "token" | "jwt";
@@ -40,19 +41,19 @@ async function sha256(text: string): Promise<Uint8Array> {
 
 export async function loadAdminAuth(env: { ADMIN_TOKEN?: string; ADMIN_JWT_PUBLIC_KEYS?: string; ADMIN_JWT_ISSUER?: string; ADMIN_JWT_AUDIENCE?: string; ADMIN_JWT_MAX_TTL_SECONDS?: string }): Promise<AdminAuth> {
   const maxTtlSeconds = env.ADMIN_JWT_MAX_TTL_SECONDS?.trim() ? Number(env.ADMIN_JWT_MAX_TTL_SECONDS) : DEFAULT_MAX_TTL_SECONDS;
-  if (!Number.isInteger(maxTtlSeconds) || maxTtlSeconds <= 0) throw new Error("ADMIN_JWT_MAX_TTL_SECONDS must be a positive whole number of seconds");
+  if (!Number.isInteger(maxTtlSeconds) || maxTtlSeconds <= 0) throw new ConfigError("ADMIN_JWT_MAX_TTL_SECONDS", "must be a positive whole number of seconds");
   let jwks: AdminAuth["jwks"] = null;
   if (env.ADMIN_JWT_PUBLIC_KEYS?.trim()) {
     let set: JSONWebKeySet;
     try {
       set = JSON.parse(env.ADMIN_JWT_PUBLIC_KEYS) as JSONWebKeySet;
     } catch {
-      throw new Error("ADMIN_JWT_PUBLIC_KEYS is not JSON (expected a JWKS {\"keys\":[…]})");
+      throw new ConfigError("ADMIN_JWT_PUBLIC_KEYS", "is not JSON (expected a JWKS {\"keys\":[…]})");
     }
-    if (!Array.isArray(set?.keys) || set.keys.length === 0) throw new Error("ADMIN_JWT_PUBLIC_KEYS must be a JWKS with at least one key");
+    if (!Array.isArray(set?.keys) || set.keys.length === 0) throw new ConfigError("ADMIN_JWT_PUBLIC_KEYS", "must be a JWKS with at least one key");
     for (const [i, k] of set.keys.entries()) {
-      if ("d" in k) throw new Error(`ADMIN_JWT_PUBLIC_KEYS key ${i + 1} contains a private key`);
-      if (!((k.kty === "OKP" && k.crv === "Ed25519") || (k.kty === "EC" && k.crv === "P-256"))) throw new Error(`ADMIN_JWT_PUBLIC_KEYS key ${i + 1}: only Ed25519 (EdDSA) and P-256 (ES256) keys are accepted`);
+      if ("d" in k) throw new ConfigError("ADMIN_JWT_PUBLIC_KEYS", `key ${i + 1} contains a private key`);
+      if (!((k.kty === "OKP" && k.crv === "Ed25519") || (k.kty === "EC" && k.crv === "P-256"))) throw new ConfigError("ADMIN_JWT_PUBLIC_KEYS", `key ${i + 1}: only Ed25519 (EdDSA) and P-256 (ES256) keys are accepted`);
     }
     jwks = createLocalJWKSet(set);
   }

@@ -6,6 +6,7 @@
 // The AADs are JSON arrays, so their parts cannot run into each other; moving a row to another workload,
 // key id or version, or pointing it at another master key, makes it fail to open.
 
+import { ConfigError } from "../errors";
 import { buf, concat, fromBase64, toBase64, utf8 } from "./bytes";
 
 export interface SecretContext {
@@ -26,11 +27,6 @@ export interface MasterKeyring {
   keys: ReadonlyMap<string, CryptoKey>;
 }
 
-/** KBS_MASTER_KEY is unusable; the message never contains key material. */
-export class SealConfigError extends Error {
-  override readonly name = "SealConfigError";
-}
-
 /** A sealed secret cannot be opened (unknown master key, or it does not authenticate). */
 export class SealError extends Error {
   override readonly name = "SealError";
@@ -42,20 +38,20 @@ const IV_BYTES = 12;
 /** `kid:base64(32 bytes)[,kid:base64…]`, the first entry active, the others for opening old rows. */
 export async function parseMasterKeys(value: string | undefined): Promise<MasterKeyring> {
   const entries = (value ?? "").split(",").map((e) => e.trim()).filter(Boolean);
-  if (entries.length === 0) throw new SealConfigError("no master key is set (expected kid:base64 of 32 bytes)");
+  if (entries.length === 0) throw new ConfigError("KBS_MASTER_KEY", "no master key is set (expected kid:base64 of 32 bytes)");
   const keys = new Map<string, CryptoKey>();
   for (const [i, entry] of entries.entries()) {
     const colon = entry.indexOf(":");
     const kid = entry.slice(0, colon);
-    if (colon < 0 || !KID_RE.test(kid)) throw new SealConfigError(`entry ${i + 1}: expected kid:base64 with a kid of 1-32 characters A-Z a-z 0-9 . _ -`);
-    if (keys.has(kid)) throw new SealConfigError(`entry ${i + 1}: kid "${kid}" appears twice`);
+    if (colon < 0 || !KID_RE.test(kid)) throw new ConfigError("KBS_MASTER_KEY", `entry ${i + 1}: expected kid:base64 with a kid of 1-32 characters A-Z a-z 0-9 . _ -`);
+    if (keys.has(kid)) throw new ConfigError("KBS_MASTER_KEY", `entry ${i + 1}: kid "${kid}" appears twice`);
     let raw: Uint8Array;
     try {
       raw = fromBase64(entry.slice(colon + 1));
     } catch {
-      throw new SealConfigError(`key "${kid}" is not standard base64`);
+      throw new ConfigError("KBS_MASTER_KEY", `key "${kid}" is not standard base64`);
     }
-    if (raw.length !== 32) throw new SealConfigError(`key "${kid}" must be 32 bytes, not ${raw.length}`);
+    if (raw.length !== 32) throw new ConfigError("KBS_MASTER_KEY", `key "${kid}" must be 32 bytes, not ${raw.length}`);
     keys.set(kid, await crypto.subtle.importKey("raw", buf(raw), "AES-GCM", false, ["encrypt", "decrypt"]));
     raw.fill(0);
   }

@@ -1,20 +1,14 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, loadAdminAuth, type AdminAuth, type AdminIdentity } from "../auth/admin";
+import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, type AdminIdentity } from "../auth/admin";
 import { loginThrottle } from "../auth/throttle";
+import { config } from "../config";
 import type { Env } from "../env";
+import { Refused } from "../errors";
 import { clientIp } from "./limits";
-import { fail, HttpProblem } from "./problem";
+import { fail } from "./problem";
 
 export type AdminEnv = { Bindings: Env; Variables: { admin: AdminIdentity } };
-
-let authCache: { source: string; auth: Promise<AdminAuth> } | undefined;
-/** The admin credentials config is parsed once per isolate (again only if the variables change). */
-function adminAuthFor(env: Env): Promise<AdminAuth> {
-  const source = JSON.stringify([env.ADMIN_TOKEN, env.ADMIN_JWT_PUBLIC_KEYS, env.ADMIN_JWT_ISSUER, env.ADMIN_JWT_AUDIENCE, env.ADMIN_JWT_MAX_TTL_SECONDS]);
-  if (authCache?.source !== source) authCache = { source, auth: loadAdminAuth(env) };
-  return authCache.auth;
-}
 
 /**
  * `Authorization: Bearer <ADMIN_TOKEN or admin JWT>`; closed when neither is configured. An address that
@@ -23,14 +17,15 @@ function adminAuthFor(env: Env): Promise<AdminAuth> {
 export const requireAdmin = createMiddleware<AdminEnv>(async (c, next) => {
   const throttle = loginThrottle(c.env, clientIp(c));
   const wait = await throttle.retryAfter();
-  if (wait > 0) throw new HttpProblem({ status: 429, code: "rate-limited", detail: "too many failed admin authentications from this address; retry later", retryAfter: wait });
+  if (wait > 0) throw new Refused({ status: 429, code: "rate-limited", detail: "too many failed admin authentications from this address; retry later", retryAfter: wait });
   try {
-    c.set("admin", await authenticateAdmin(await adminAuthFor(c.env), c.req.header("authorization")));
+    c.set("admin", await authenticateAdmin(await config(c.env).adminAuth(), c.req.header("authorization")));
   } catch (e) {
-    if (!(e instanceof AdminAuthError)) throw e;
-    await throttle.failed();
-    c.header("www-authenticate", 'Bearer realm="edgekbs-admin"');
-    fail(401, "admin-unauthorized", `a valid admin token is required (${e.message})`);
+    if (e instanceof AdminAuthError) {
+      await throttle.failed();
+      c.header("www-authenticate", 'Bearer realm="edgekbs-admin"');
+    }
+    throw e;
   }
   await next();
 });

@@ -14,9 +14,9 @@ import {
   softDeleteSecretStatement,
 } from "../store/secrets";
 import { destroyStatements, getWorkloadRecord, listWorkloads, softDeleteStatement, updateStatements, type WorkloadRecord } from "../store/workloads";
+import { config } from "../config";
 import { requireAdmin, requireUnrestricted, requireWorkload, type AdminEnv } from "./admin-auth";
-import { jsonBody, SecretValue, validate, WorkloadId } from "./body";
-import { keyring } from "./keyring";
+import { jsonBody, LaunchMeasurement, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
 import { checkTeeConfig } from "./tee-config";
 import { fail } from "./problem";
 
@@ -37,7 +37,7 @@ const AuditPage = z.object({
 const HeadsPage = z.object({ after: z.string().max(200).default(""), limit: z.coerce.number().int().min(1).max(1000).default(1000) });
 const WorkloadChange = z
   .strictObject({
-    launch_measurement: z.string().regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV) or 48 bytes (SNP)").optional(),
+    launch_measurement: LaunchMeasurement.optional(),
     tee_config: z.string().max(16_384).optional(),
   })
   .refine((b) => b.launch_measurement !== undefined || b.tee_config !== undefined, "give launch_measurement and/or tee_config");
@@ -46,7 +46,7 @@ const SecretBody = z.strictObject({ value: SecretValue });
 const workloadJson = (w: WorkloadRecord) => ({
   workload_id: w.workloadId,
   launch_measurement: w.launchMeasurement,
-  tee: w.launchMeasurement.length === 64 ? "sev" : "snp",
+  tee: w.tee,
   tee_config: w.teeConfig,
   generation: w.generation,
   created_at: w.createdAt,
@@ -99,10 +99,12 @@ admin.patch("/workloads/:id", async (c) => {
   await commitAudited(c.env, async () => {
     const current = await liveWorkload(c, id);
     const launchMeasurement = change.launch_measurement?.toLowerCase() ?? current.launchMeasurement;
+    // A workload keeps its TEE: a measurement of the other kind is a new workload, not a change.
+    if (teeOfMeasurement(launchMeasurement) !== current.tee) fail(400, "workload-tee-mismatch", `workload "${id}" is registered for ${current.tee}; its launch_measurement must be of that kind`);
     const teeConfig = change.tee_config ?? current.teeConfig;
-    checkTeeConfig(launchMeasurement, teeConfig);
+    checkTeeConfig(current.tee, teeConfig);
     return {
-      statements: updateStatements(c.env.DB, { workloadId: id, launchMeasurement, teeConfig }, Date.now()),
+      statements: updateStatements(c.env.DB, { workloadId: id, tee: current.tee, launchMeasurement, teeConfig }, Date.now()),
       audit: { actor, event: "workload.update", workload: id, details: { launch_measurement: launchMeasurement, tee_config_changed: change.tee_config !== undefined } },
       result: undefined,
     };
@@ -136,7 +138,7 @@ admin.put("/workloads/:id/secrets/:key_id", async (c) => {
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const { value } = await jsonBody(c, SecretBody);
   const actor = c.get("admin").subject;
-  const ring = await keyring(c.env);
+  const ring = await config(c.env).masterKeys();
   const version = await commitAudited(c.env, async () => {
     await liveWorkload(c, id);
     const { version, statement } = await newVersionStatement(c.env.DB, ring, { workloadId: id, keyId, value: new TextEncoder().encode(value), actor, now: Date.now() });
@@ -176,7 +178,7 @@ admin.post("/workloads/:id/secrets/:key_id/destroy", async (c) => {
 
 admin.post("/rewrap", async (c) => {
   const who = requireUnrestricted(c);
-  const ring = await keyring(c.env);
+  const ring = await config(c.env).masterKeys();
   const result = await commitAudited(c.env, async () => {
     const { statements, rewrapped, total } = await rewrapStatements(c.env.DB, ring);
     return { statements, audit: { actor: who.subject, event: "keys.rewrap", details: { rewrapped, total } }, result: { rewrapped, total } };

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { concat, utf8 } from "../crypto/bytes";
+import type { Tee } from "../errors";
 import { fail, problemResponse } from "./problem";
 
 /** A body of unknown length over the limit is read to its end (and dropped) up to this much, then cut off. */
@@ -36,6 +37,14 @@ export function bodyLimit(maxBytes: number): MiddlewareHandler {
     c.req.raw = new Request(request, { body: concat(...chunks) });
     return next();
   };
+}
+
+/** A launch measurement as reference-kbs registers it: hex of 32 bytes (SEV digest) or 48 (SNP MEASUREMENT). */
+export const LaunchMeasurement = z.string().regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV launch digest) or 48 bytes (SNP MEASUREMENT)");
+
+/** The TEE a (validated) launch measurement is for: its length is the only hint reference-kbs's body gives. */
+export function teeOfMeasurement(measurement: string): Tee {
+  return measurement.length === 64 ? "sev" : "snp";
 }
 
 export const WorkloadId = z

@@ -1,18 +1,18 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { toHex } from "../crypto/bytes";
-import { NO_SESSION, type Refusal } from "../session/outcome";
-import type { BeginInit, SnpEvidence } from "../session/session";
 import { commitAudited } from "../audit/admin-log";
+import { config } from "../config";
+import { Refused, type Refusal } from "../errors";
+import { NO_SESSION } from "../session/outcome";
+import type { BeginInit, SnpEvidence } from "../session/session";
 import { registrationStatements } from "../store/workloads";
 import { parseLaunchMeasurement, parseSevRequest } from "../tee/sev/json";
-import { SevError } from "../tee/sev/types";
 import { PRODUCTS } from "../tee/snp/types";
 import { requireAdmin, requireWorkload, type AdminEnv } from "./admin-auth";
-import { keyring } from "./keyring";
 import { clientIp, throttle } from "./limits";
-import { jsonBody, parse, SecretValue, validate, WorkloadId } from "./body";
-import { fail, HttpProblem } from "./problem";
+import { jsonBody, LaunchMeasurement, parse, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
+import { fail } from "./problem";
 import { checkTeeConfig } from "./tee-config";
 
 /** The reference-kbs wire format (kbs-types 0.2), byte-compatible with libkrun's clients. */
@@ -23,9 +23,7 @@ const SESSION_ID_RE = /^[0-9a-f]{32}$/;
 
 const RegisterBody = z.object({
   workload_id: WorkloadId,
-  launch_measurement: z
-    .string()
-    .regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV launch digest) or 48 bytes (SNP MEASUREMENT)"),
+  launch_measurement: LaunchMeasurement,
   tee_config: z.string().max(16_384),
   passphrase: SecretValue,
 });
@@ -48,29 +46,19 @@ const SnpEvidenceJson = z.object({
     .refine((p) => p !== undefined, `gen must be one of ${PRODUCTS.map((p) => p.toLowerCase()).join(", ")}`),
 });
 
-/** Runs a SEV decoder; its typed errors are the client's (400 naming what is wrong). */
-function decodeSev<T>(decode: () => T): T {
-  try {
-    return decode();
-  } catch (e) {
-    if (e instanceof SevError) fail(400, `sev-${e.code}`, e.message);
-    throw e;
-  }
-}
-
 /** SEV /auth: kbs-types SevRequest (the platform's certificate chain and firmware build). */
-function sevBegin(extra: unknown, nonce: string): BeginInit {
-  const req = decodeSev(() => parseSevRequest(extra));
+function sevBegin(extra: unknown, sessionId: string): BeginInit {
+  const req = parseSevRequest(extra);
   const id = WorkloadId.safeParse(req.workloadId);
   if (!id.success) fail(400, "body-invalid", `extra-params.workload_id: ${id.error.issues[0]!.message}`);
-  return { tee: "sev", nonce, workloadId: req.workloadId, build: req.build, chain: req.chain };
+  return { tee: "sev", sessionId, workloadId: req.workloadId, build: req.build, chain: req.chain };
 }
 
 /** The session id from `Cookie: session_id=…`. libkrun's C client may send it twice (identically). */
 async function sessionId(c: Context<AdminEnv>): Promise<string> {
   const values = [...(c.req.header("cookie") ?? "").matchAll(/(?:^|[;,])\s*session_id=([^;,\s]*)/g)].map((m) => m[1]);
   const id = values[0];
-  if (!id || !SESSION_ID_RE.test(id) || values.some((v) => v !== id)) await unwrap(c, NO_SESSION);
+  if (!id || !SESSION_ID_RE.test(id) || values.some((v) => v !== id)) await answerOf(c, NO_SESSION);
   return id!;
 }
 
@@ -79,11 +67,11 @@ async function sessionId(c: Context<AdminEnv>): Promise<string> {
  * that names no live session is counted against the caller's address (it is never stored), so guessing
  * or replaying cookies is throttled without costing the service a write.
  */
-async function unwrap<O extends { ok: true } | { ok: false; refusal: Refusal }>(c: Context<AdminEnv>, outcome: O): Promise<Extract<O, { ok: true }>> {
+async function answerOf<O extends { ok: true } | { ok: false; refusal: Refusal }>(c: Context<AdminEnv>, outcome: O): Promise<Extract<O, { ok: true }>> {
   if (outcome.ok) return outcome as Extract<O, { ok: true }>;
   const { refusal } = outcome as { refusal: Refusal };
   if (refusal.code === NO_SESSION.refusal.code) await throttle(c.env.INVALID_SESSIONS_PER_IP, clientIp(c), "requests without a valid session from this address");
-  throw new HttpProblem(refusal);
+  throw new Refused(refusal);
 }
 
 function newSessionId(): string {
@@ -97,12 +85,14 @@ legacy.get("/", () => fail(401, "unauthorized", "authenticate with POST /kbs/v0/
 legacy.post("/register_workload", requireAdmin, async (c) => {
   const body = await jsonBody(c, RegisterBody);
   const admin = requireWorkload(c, body.workload_id);
-  checkTeeConfig(body.launch_measurement, body.tee_config);
+  // reference-kbs's body names no TEE: the measurement's length does (32 bytes SEV, 48 SNP). It is stored.
+  const tee = teeOfMeasurement(body.launch_measurement);
+  checkTeeConfig(tee, body.tee_config);
   const launchMeasurement = body.launch_measurement.toLowerCase();
-  const ring = await keyring(c.env);
+  const ring = await config(c.env).masterKeys();
   // Concurrent registrations of one id each get the next version (the loser is prepared again), or 409.
   await commitAudited(c.env, async () => {
-    const registration = { workloadId: body.workload_id, launchMeasurement, teeConfig: body.tee_config, passphrase: body.passphrase, actor: admin.subject, now: Date.now() };
+    const registration = { workloadId: body.workload_id, tee, launchMeasurement, teeConfig: body.tee_config, passphrase: body.passphrase, actor: admin.subject, now: Date.now() };
     const { version, statements } = await registrationStatements(c.env.DB, ring, registration);
     return {
       statements,
@@ -112,7 +102,7 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
         workload: body.workload_id,
         keyId: body.workload_id,
         version,
-        details: { launch_measurement: launchMeasurement, tee: launchMeasurement.length === 64 ? "sev" : "snp" },
+        details: { launch_measurement: launchMeasurement, tee },
       },
       result: undefined,
     };
@@ -130,8 +120,8 @@ legacy.post("/auth", async (c) => {
   const raw = body["extra-params"];
   const extra: unknown = typeof raw === "string" ? parse(z.unknown(), raw, "extra-params") : raw;
   const id = newSessionId();
-  const init: BeginInit = tee === "snp" ? { tee, nonce: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);
-  const { extraParams } = await unwrap(c, await session(c, id).begin(init));
+  const init: BeginInit = tee === "snp" ? { tee, sessionId: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);
+  const { extraParams } = await answerOf(c, await session(c, id).begin(init));
   c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
   // SEV: extra-params is the SevChallenge as a JSON string, exactly as sev 1.1.0 serialises it.
   return c.json({ "extra-params": extraParams, nonce: id });
@@ -143,12 +133,12 @@ legacy.post("/attest", async (c) => {
   const evidence = parse(z.record(z.string(), z.unknown()), body["tee-evidence"], "tee-evidence");
   if ("measure" in evidence) {
     // SEV: the VMM forwards LAUNCH_MEASURE; its tee-pubkey is empty and unused.
-    await unwrap(c, await session(c, id).attestSev(decodeSev(() => parseLaunchMeasurement(evidence))));
+    await answerOf(c, await session(c, id).attestSev(parseLaunchMeasurement(evidence)));
   } else {
     const pk = body["tee-pubkey"];
     const ev = validate(SnpEvidenceJson, evidence, "tee-evidence");
     const snp: SnpEvidence = { report: ev.report, certChain: ev.cert_chain, gen: ev.gen! };
-    await unwrap(c, await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp));
+    await answerOf(c, await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp));
   }
   // libkrun's SNP client treats any response body as failure: success is exactly empty.
   return c.body(null, 200);
@@ -163,7 +153,7 @@ legacy.get("/key/:key_id", async (c) => {
   // Refused before any lookup: key ids are workload-id shaped, at most 128 characters.
   const keyId = validate(WorkloadId, c.req.param("key_id"), "key id");
   const id = await sessionId(c);
-  const { body } = await unwrap(c, await session(c, id).releaseSecret(keyId));
+  const { body } = await answerOf(c, await session(c, id).releaseSecret(keyId));
   // Exactly `"<hex>"` with a Content-Length: the C client strips the quotes and reads one chunk.
   return c.body(body, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });

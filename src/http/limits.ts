@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { HttpProblem } from "./problem";
+import { Refused } from "../errors";
 
 /** The limiters' period in wrangler.toml; a refused client may retry after it. */
 const PERIOD_SECONDS = 60;
@@ -14,5 +14,5 @@ export async function throttle(limiter: RateLimit | undefined, key: string, what
   // An unbound limiter (a deployment that removed it from wrangler.toml) does not limit.
   if (!limiter) return;
   const { success } = await limiter.limit({ key });
-  if (!success) throw new HttpProblem({ status: 429, code: "rate-limited", detail: `too many ${what}; retry later`, retryAfter: PERIOD_SECONDS });
+  if (!success) throw new Refused({ status: 429, code: "rate-limited", detail: `too many ${what}; retry later`, retryAfter: PERIOD_SECONDS });
 }

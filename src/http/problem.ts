@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { Refusal } from "../session/outcome";
+import { Refused, type Refusal } from "../errors";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -8,22 +8,16 @@ export function problemType(code: string): string {
   return `urn:edgekbs:${code}`;
 }
 
-/** A refusal raised inside a handler; app.onError renders it as RFC 9457 problem+json. */
-export class HttpProblem extends Error {
-  constructor(readonly refusal: Omit<Refusal, "status"> & { status: number }) {
-    super(refusal.detail);
-  }
-}
-
-export function fail(status: number, code: string, detail: string): never {
-  throw new HttpProblem({ status, code, detail });
+/** Refuses the request where it is decided; app.onError renders it. */
+export function fail(status: Refusal["status"], code: string, detail: string): never {
+  throw new Refused({ status, code, detail });
 }
 
 /** libkrun's SNP client copies an error body into a 200-byte buffer: no refusal is longer. */
 export const MAX_PROBLEM_BYTES = 200;
 
 /** The problem+json text, its detail shortened (on a character boundary, with "…") to fit MAX_PROBLEM_BYTES. */
-export function problemBody(p: Pick<Refusal, "code" | "detail"> & { status: number }): string {
+export function problemBody(p: Pick<Refusal, "code" | "detail" | "status">): string {
   const render = (detail: string) => JSON.stringify({ type: problemType(p.code), status: p.status, detail });
   const size = (text: string) => new TextEncoder().encode(text).length;
   const chars = [...p.detail];
@@ -32,7 +26,7 @@ export function problemBody(p: Pick<Refusal, "code" | "detail"> & { status: numb
   return text;
 }
 
-export function problemResponse(c: Context, p: HttpProblem["refusal"]): Response {
+export function problemResponse(c: Context, p: Refusal): Response {
   const body = problemBody(p);
   const headers: Record<string, string> = { "content-type": PROBLEM_CONTENT_TYPE };
   if (p.retryAfter !== undefined) headers["retry-after"] = String(p.retryAfter);

@@ -1,15 +1,4 @@
-/**
- * Why a session call was refused. Durable Object RPC does not carry custom error classes across the
- * boundary, so refusals travel as plain data and the HTTP layer turns them into problem+json.
- */
-export interface Refusal {
-  status: 400 | 401 | 404 | 409 | 429 | 503;
-  /** Stable machine-readable reason; the problem `type` is derived from it. */
-  code: string;
-  /** Human explanation; never contains secrets, keys or tokens. */
-  detail: string;
-  retryAfter?: number;
-}
+import type { Refusal } from "../errors";
 
 export type Outcome<T = object> = ({ ok: true } & T) | { ok: false; refusal: Refusal };
 

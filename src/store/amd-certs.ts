@@ -1,4 +1,4 @@
-// D1 cache of AMD certificates that already chained to a trusted ARK (see schema.sql).
+// D1 cache of AMD certificates that already chained to a trusted ARK (migrations/).
 
 import type { D1Reader } from "./secrets";
 

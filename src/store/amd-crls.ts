@@ -1,4 +1,4 @@
-// D1 cache of AMD CRLs that verified under a trusted ARK (see schema.sql). Stale rows are kept on
+// D1 cache of AMD CRLs that verified under a trusted ARK (migrations/). Stale rows are kept on
 // purpose: when KDS is unreachable the verifier decides what an out-of-date CRL is worth (CRL_MODE).
 
 import type { Product, SignerKind } from "../tee/snp/types";

@@ -1,4 +1,4 @@
-// Typed D1 access to `audit_log`: the exported copy of every shard's chain (schema.sql). Rows are keyed by
+// Typed D1 access to `audit_log`: the exported copy of every shard's chain (migrations/0002). Rows are keyed by
 // (shard, seq), so an export that is repeated after a crash inserts nothing twice.
 
 import type { AuditEntry, AuditHead } from "../audit/chain";

@@ -1,4 +1,4 @@
-// Sealed secrets in D1 (schema.sql `secrets`): values are sealed before they reach the database and
+// Sealed secrets in D1 (table `secrets`, migrations/): values are sealed before they reach the database and
 // opened only for a release, so neither D1 nor its backups ever hold a secret in the clear.
 
 import { openSecret, rewrapSecret, sealSecret, type MasterKeyring, type SealedSecret } from "../crypto/seal";

@@ -1,12 +1,14 @@
-// Typed D1 access to workloads: reference-kbs's tables (measurements, configs) plus their lifecycle
+// Typed D1 access to workloads: reference-kbs's tables (measurements, configs) plus their lifecycle and TEE
 // (workloads). Secrets live in ./secrets.ts, sealed. Writes come back as statements, so the admin layer
 // commits each action in one batch with its audit row.
 
 import type { MasterKeyring } from "../crypto/seal";
+import type { Tee } from "../errors";
 import { newVersionStatement, type D1Reader } from "./secrets";
 
 export interface Workload {
   workloadId: string;
+  tee: Tee;
   /** Lowercase hex of 32 (SEV) or 48 (SNP) bytes. */
   launchMeasurement: string;
   teeConfig: string;
@@ -40,9 +42,9 @@ function upserts(db: D1Database, w: Workload, now: number): D1PreparedStatement[
       .bind(w.workloadId, w.teeConfig),
     db
       .prepare(
-        "INSERT INTO workloads (workload_id, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT (workload_id) DO UPDATE SET updated_at = excluded.updated_at, deleted_at = NULL, generation = generation + 1",
+        "INSERT INTO workloads (workload_id, tee, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (workload_id) DO UPDATE SET tee = excluded.tee, updated_at = excluded.updated_at, deleted_at = NULL, generation = generation + 1",
       )
-      .bind(w.workloadId, now),
+      .bind(w.workloadId, w.tee, now),
   ];
 }
 
@@ -52,11 +54,12 @@ export async function registrationStatements(db: D1Database, ring: MasterKeyring
   return { version, statements: [...upserts(db, w, w.now), statement] };
 }
 
-const SELECT = `SELECT w.workload_id AS id, m.launch_measurement AS m, c.tee_config AS c, w.generation, w.created_at, w.updated_at, w.deleted_at
+const SELECT = `SELECT w.workload_id AS id, w.tee, m.launch_measurement AS m, c.tee_config AS c, w.generation, w.created_at, w.updated_at, w.deleted_at
   FROM workloads w JOIN measurements m ON m.workload_id = w.workload_id JOIN configs c ON c.workload_id = w.workload_id`;
 
 interface Row {
   id: string;
+  tee: Tee;
   m: string;
   c: string;
   generation: number;
@@ -67,6 +70,7 @@ interface Row {
 
 const recordOf = (r: Row): WorkloadRecord => ({
   workloadId: r.id,
+  tee: r.tee,
   launchMeasurement: r.m,
   teeConfig: r.c,
   generation: r.generation,

@@ -3,6 +3,7 @@
 // SNP; AMD's binary SEV ARKs travel base64-encoded as `AMD SEV ARK` blocks.
 
 import { pemBlocks, toPem } from "../crypto/pem";
+import { ConfigError } from "../errors";
 import { sevTrustAnchors } from "./sev/trust";
 import type { SevTrustAnchors } from "./sev/types";
 import { trustAnchors } from "./snp/trust";
@@ -19,17 +20,17 @@ export interface OperatorTrust {
 /** Pinned AMD roots plus the operator's list; text with any other kind of block is a configuration error. */
 export async function operatorTrust(extraArks = ""): Promise<OperatorTrust> {
   for (const [, label] of extraArks.matchAll(/-----BEGIN ([^-]*)-----/g)) {
-    if (!LABELS.includes(label!)) throw new Error(`EXTRA_TRUSTED_ARKS: unsupported block "${label}"; use ${LABELS.join(" or ")}`);
+    if (!LABELS.includes(label!)) throw new ConfigError("EXTRA_TRUSTED_ARKS", `unsupported block "${label}"; use ${LABELS.join(" or ")}`);
   }
   let sevArks: Uint8Array[];
   try {
     sevArks = pemBlocks(extraArks, SEV_ARK_PEM_LABEL);
   } catch {
-    throw new Error(`EXTRA_TRUSTED_ARKS: an ${SEV_ARK_PEM_LABEL} block has invalid base64`);
+    throw new ConfigError("EXTRA_TRUSTED_ARKS", `an ${SEV_ARK_PEM_LABEL} block has invalid base64`);
   }
   const x509 = extraArks.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   const blocks = extraArks.match(/-----BEGIN /g)?.length ?? 0;
-  if (blocks !== x509.length + sevArks.length) throw new Error("EXTRA_TRUSTED_ARKS: a PEM block is not terminated by its END line");
+  if (blocks !== x509.length + sevArks.length) throw new ConfigError("EXTRA_TRUSTED_ARKS", "a PEM block is not terminated by its END line");
   const [snp, sev] = await Promise.all([trustAnchors(x509.join("\n")), sevTrustAnchors(sevArks)]);
   return { snp, sev };
 }

@@ -2,10 +2,11 @@
 // fields, binding to workload / key id / version / master key, tamper detection, master-key rotation,
 // and KBS_MASTER_KEY parsing that never echoes key material.
 
+import { ConfigError } from "../../src/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
-import { generateMasterKey, openSecret, parseMasterKeys, rewrapSecret, SealConfigError, sealSecret, SealError, type SealedSecret, type SecretContext } from "../../src/crypto/seal";
+import { generateMasterKey, openSecret, parseMasterKeys, rewrapSecret, sealSecret, SealError, type SealedSecret, type SecretContext } from "../../src/crypto/seal";
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -347,8 +348,8 @@ describe("parseMasterKeys rejects unusable KBS_MASTER_KEY values without echoing
 
   it.each(cases)("%s", async (_name, value, secrets) => {
     const e = await rejection(parseMasterKeys(value));
-    expect(e).toBeInstanceOf(SealConfigError);
-    expect(e.name).toBe("SealConfigError");
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.name).toBe("ConfigError");
     expect(e.message.length).toBeGreaterThan(0);
     for (const s of secrets) {
       expect(e.message).not.toContain(s);

@@ -1,12 +1,13 @@
 // The pure security pieces under Node: sealing with master-key rotation, admin credential checks, and
 // the audit hash chain, with fast-check properties where a hand-picked case would prove little.
+import { ConfigError } from "../../src/errors";
 import fc from "fast-check";
 import { generateKeyPair, importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { appendAuditEntry, verifyAuditChain, type AuditEntry } from "../../src/audit/chain";
 import { AdminAuthError, authenticateAdmin, canAccessWorkload, loadAdminAuth, scopeCovers } from "../../src/auth/admin";
 import { toBase64, toHex, utf8 } from "../../src/crypto/bytes";
-import { generateMasterKey, openSecret, parseMasterKeys, rewrapSecret, SealConfigError, sealSecret, SealError } from "../../src/crypto/seal";
+import { generateMasterKey, openSecret, parseMasterKeys, rewrapSecret, sealSecret, SealError } from "../../src/crypto/seal";
 import { adminJwt, testJwtSigners } from "../helpers/admin-jwt";
 
 const ctx = { workloadId: "w1", keyId: "disk", version: 1 };
@@ -42,7 +43,7 @@ describe("sealed secrets", () => {
     const b64 = toBase64(new Uint8Array(31).fill(7));
     for (const bad of [undefined, "", "nocolon", `bad kid:${toBase64(new Uint8Array(32))}`, "k1:***", `k1:${b64}`, `k1:${toBase64(new Uint8Array(32))},k1:${toBase64(new Uint8Array(32))}`]) {
       const e = await parseMasterKeys(bad).catch((x: unknown) => x);
-      expect(e).toBeInstanceOf(SealConfigError);
+      expect(e).toBeInstanceOf(ConfigError);
       expect((e as Error).message).not.toContain(b64);
     }
   });

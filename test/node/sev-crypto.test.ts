@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { buf, concat, fromHex, sha256, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
 import { decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../../src/tee/sev/certs";
 import { challengeExtraParams, parseLaunchMeasurement, parseSevPolicy, parseSevRequest, policyBytes, secretPacketJson, sevChainToJson } from "../../src/tee/sev/json";
-import { createLaunchSession, ecdhWith, expectedMeasure, kdf, ownerDhCertificate, sealSecret, sessionBlob, SEV_SECRET_SLOT, verifyLaunchMeasurement } from "../../src/tee/sev/launch";
+import { createLaunchSession, ecdhWith, expectedMeasure, kdf, ownerDhCertificate, launchSecretPacket, sessionBlob, SEV_SECRET_SLOT, verifyLaunchMeasurement } from "../../src/tee/sev/launch";
 import { Algo, Usage, type Build, type SevPolicy } from "../../src/tee/sev/types";
 import { FIXTURES } from "../helpers/fixtures";
 
@@ -129,7 +129,7 @@ describe("SEV launch crypto: §5.8 derived vectors", () => {
   });
 
   it("secret packet for 'my-luks-passphrase'", async () => {
-    const packet = await sealSecret(keys, fromHex(MEASURE), utf8("my-luks-passphrase"), { iv: run(0x90, 16) });
+    const packet = await launchSecretPacket(keys, fromHex(MEASURE), utf8("my-luks-passphrase"), { iv: run(0x90, 16) });
     expect(packet.ciphertext.length).toBe(SEV_SECRET_SLOT);
     expect(toHex(packet.ciphertext.subarray(0, 32))).toBe("09f6ed1d2a5da06cc7a6d1d7689fcf9d0f7a309e8e165babec86f70835383af6");
     expect(toHex(await sha256(packet.ciphertext))).toBe("fffa7f3552f25baf73a3ef4f1eac1130d1f265530734f53a7b7ef3e2b2f249db");
@@ -205,14 +205,14 @@ describe("SEV launch crypto: behaviour", () => {
 
   it("secrets are zero-padded to the 512-byte slot; longer ones are a RangeError", async () => {
     const measure = run(0, 32);
-    const full = await sealSecret(keys, measure, new Uint8Array(512).fill(0x41));
+    const full = await launchSecretPacket(keys, measure, new Uint8Array(512).fill(0x41));
     expect(full.ciphertext.length).toBe(512);
     const tek = await crypto.subtle.importKey("raw", buf(keys.tek), "AES-CTR", false, ["decrypt"]);
-    const short = await sealSecret(keys, measure, utf8("pw"));
+    const short = await launchSecretPacket(keys, measure, utf8("pw"));
     const plain = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-CTR", counter: buf(short.header.iv), length: 128 }, tek, buf(short.ciphertext)));
     expect(plain).toEqual(concat(utf8("pw"), zeros(510)));
     expect(short.header.iv).not.toEqual(full.header.iv);
-    await expect(sealSecret(keys, measure, new Uint8Array(513))).rejects.toBeInstanceOf(RangeError);
+    await expect(launchSecretPacket(keys, measure, new Uint8Array(513))).rejects.toBeInstanceOf(RangeError);
   });
 
   it("secretPacketJson is reference-kbs's sorted form", () => {

@@ -10,7 +10,7 @@ import { guestKey, type GuestKey } from "../helpers/guest";
 import { kdsResponder } from "../helpers/kds-mock";
 import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
 import { attestAs, registerWorkload as registerShared, releasedSecret, type Registered } from "./flows";
-import { ADMIN, attest, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
+import { ADMIN, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
 
 let milan: SyntheticChip;
 let key: GuestKey;
@@ -243,31 +243,5 @@ describe("audit chain", () => {
     expect(await verify()).toMatchObject({ ok: false, shard, seq: 1 });
     await env.DB.prepare("DELETE FROM audit_log WHERE shard = ?1 AND seq = 1").bind(shard).run();
     expect(await verify()).toMatchObject({ ok: false, shard, seq: 1 });
-  });
-});
-
-describe("nothing secret in logs or audit rows", () => {
-  it("logs no passphrase, admin token, session id or guest key across a full flow and its refusals", async () => {
-    mockKds();
-    const lines: string[] = [];
-    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
-      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
-    }
-    const w = await registerWorkload();
-    const session = await attested(w);
-    await secretFor(session, w.workloadId);
-    await getKey(session, "nope");
-    await register({ workload_id: "x", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }, { authorization: "Bearer wrong-token-value" });
-    await attest(session, key, new Uint8Array(1184));
-    await exportAudit(session);
-
-    expect(lines.length).toBeGreaterThan(0);
-    const logged = lines.join("\n");
-    const audited = JSON.stringify((await env.DB.prepare("SELECT * FROM audit_log").all()).results);
-    const sessionId = session.cookie.slice("session_id=".length);
-    for (const secret of [w.passphrase, env.ADMIN_TOKEN!, "wrong-token-value", sessionId, key.kMod, env.KBS_MASTER_KEY!.split(":")[1]!]) {
-      expect(logged).not.toContain(secret);
-      expect(audited).not.toContain(secret);
-    }
   });
 });

@@ -1,5 +1,6 @@
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 
-// Storage is isolated per test file; applying the idempotent schema here gives every file fresh tables.
-await applyD1Migrations(env.DB, env.TEST_SCHEMA);
+// Storage is isolated per test file; each file starts from the migrations in migrations/ (applied ones are
+// recorded, so this is idempotent).
+await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);

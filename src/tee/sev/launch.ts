@@ -108,7 +108,7 @@ export async function verifyLaunchMeasurement(keys: TransportKeys, build: Build,
 }
 
 /** The LAUNCH_SECRET packet: the secret zero-padded to the slot, AES-128-CTR under TEK, HMAC under TIK. */
-export async function sealSecret(keys: TransportKeys, measure: Uint8Array, secret: Uint8Array, opts: { iv?: Uint8Array } = {}): Promise<SecretPacket> {
+export async function launchSecretPacket(keys: TransportKeys, measure: Uint8Array, secret: Uint8Array, opts: { iv?: Uint8Array } = {}): Promise<SecretPacket> {
   if (secret.length > SEV_SECRET_SLOT) throw new RangeError(`a SEV secret holds at most ${SEV_SECRET_SLOT} bytes`);
   const data = new Uint8Array(SEV_SECRET_SLOT);
   data.set(secret);

@@ -1,6 +1,7 @@
 // AMD's SEV-format ARKs, pinned by the SHA-256 of the AMD CA files (ask_ark_<gen>.cert), so a client
 // can no longer bring its own root as reference-kbs allowed. The source carries hashes, not certificates.
 
+import { ConfigError } from "../../errors";
 import { sha256, toHex } from "../../crypto/bytes";
 import { caCanonicalBytes, decodeCaCertificate } from "./certs";
 import { SevError, Usage, type AmdCaCertificate, type Generation, type SevTrustAnchors } from "./types";
@@ -29,9 +30,9 @@ export async function sevTrustAnchors(extraArks: Uint8Array[]): Promise<SevTrust
     try {
       ark = decodeCaCertificate(bytes, what);
     } catch (e) {
-      throw new Error(`EXTRA_TRUSTED_ARKS: ${(e as SevError).message}`);
+      throw new ConfigError("EXTRA_TRUSTED_ARKS", (e as SevError).message);
     }
-    if (ark.usage !== Usage.ARK) throw new Error(`EXTRA_TRUSTED_ARKS: ${what} has usage 0x${ark.usage.toString(16)}, not ARK (0x0)`);
+    if (ark.usage !== Usage.ARK) throw new ConfigError("EXTRA_TRUSTED_ARKS", `${what} has usage 0x${ark.usage.toString(16)}, not ARK (0x0)`);
     extra.add(await arkFingerprint(ark));
   }
   return { pinned: PINNED_SEV_ARKS, extra };

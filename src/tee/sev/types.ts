@@ -3,6 +3,8 @@
 // Byte layouts: docs/sev-legacy.md (AMD pub. 55766, as sev 1.1.0 implements it); JSON:
 // docs/wire-format.md (kbs-types 0.2.0).
 
+import { TeeError } from "../../errors";
+
 export const SEV_CERT_SIZE = 2084;
 export const GENERATIONS = ["Naples", "Rome", "Milan", "Genoa", "Turin"] as const;
 export type Generation = (typeof GENERATIONS)[number];
@@ -144,12 +146,12 @@ export type SevErrorCode =
   | "policy-invalid" // tee_config is not SEV Policy JSON
   | "measurement-mismatch"; // the LAUNCH_MEASURE HMAC does not match the registered digest
 
-export class SevError extends Error {
+export class SevError extends TeeError {
   override readonly name = "SevError";
   constructor(
-    readonly code: SevErrorCode,
+    override readonly code: SevErrorCode,
     message: string,
   ) {
-    super(message);
+    super("sev", code, message);
   }
 }

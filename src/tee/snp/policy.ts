@@ -4,6 +4,7 @@
 // The parsed policy keeps the document's snake_case shape with every default filled in, so it can be
 // shown as the effective policy and parses back to itself.
 
+import { TeeError } from "../../errors";
 import { z } from "zod";
 import { PRODUCTS } from "./types";
 
@@ -168,10 +169,10 @@ const schema = strict({
 export type SnpPolicy = z.output<typeof schema>;
 
 /** A tee_config that is a JSON policy document but an invalid one; `problems` holds one "path: what is wrong" each. */
-export class PolicyError extends Error {
+export class PolicyError extends TeeError {
   override readonly name = "PolicyError";
   constructor(readonly problems: string[]) {
-    super(problems.join("; "));
+    super("snp", "policy-invalid", problems.join("; "));
   }
 }
 

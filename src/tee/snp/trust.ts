@@ -2,6 +2,7 @@
 // §Pinned roots), so the source carries no certificate bytes; the ARKs themselves arrive with the evidence
 // or from KDS.
 
+import { ConfigError } from "../../errors";
 import { pemBlocks } from "../../crypto/pem";
 import { fingerprint, parseCertificate } from "./x509";
 import type { Product, TrustAnchors } from "./types";
@@ -24,16 +25,16 @@ export async function trustAnchors(extraArksPem = ""): Promise<TrustAnchors> {
     try {
       ders = pemBlocks(extraArksPem);
     } catch {
-      throw new Error("EXTRA_TRUSTED_ARKS: a PEM certificate has invalid base64");
+      throw new ConfigError("EXTRA_TRUSTED_ARKS", "a PEM certificate has invalid base64");
     }
     if (ders.length === 0 || ders.length !== begins) {
-      throw new Error("EXTRA_TRUSTED_ARKS must be one or more complete PEM CERTIFICATE blocks");
+      throw new ConfigError("EXTRA_TRUSTED_ARKS", "must be one or more complete PEM CERTIFICATE blocks");
     }
     for (const [i, der] of ders.entries()) {
       try {
         parseCertificate(der);
       } catch (e) {
-        throw new Error(`EXTRA_TRUSTED_ARKS: certificate ${i + 1} is not an AMD-style ARK (${(e as Error).message})`);
+        throw new ConfigError("EXTRA_TRUSTED_ARKS", `certificate ${i + 1} is not an AMD-style ARK (${(e as Error).message})`);
       }
       extra.add(await fingerprint(der));
     }

@@ -1,6 +1,7 @@
 // Public contract of the pure SEV-SNP verifier. No HTTP, no D1: bytes and options in, typed claims or
 // a typed VerificationError out. Runs unchanged in workerd and Node (WebCrypto + asn1js only).
 
+import { TeeError } from "../../errors";
 export const PRODUCTS = ["Milan", "Genoa", "Turin"] as const;
 export type Product = (typeof PRODUCTS)[number];
 
@@ -117,10 +118,10 @@ export interface RuleResult {
   checked?: false;
 }
 
-export class VerificationError extends Error {
+export class VerificationError extends TeeError {
   override readonly name = "VerificationError";
   constructor(
-    readonly code: VerificationErrorCode,
+    override readonly code: VerificationErrorCode,
     message: string,
     readonly extra: {
       /** Seconds after which a retry may succeed (certs-unavailable only). */
@@ -129,7 +130,7 @@ export class VerificationError extends Error {
       rules?: RuleResult[];
     } = {},
   ) {
-    super(message);
+    super("snp", code, message);
   }
 }
 

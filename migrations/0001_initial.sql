@@ -1,5 +1,6 @@
--- edgekbs D1 schema. Idempotent: `npm start` and the tests apply it on every run.
--- The seed's three tables stay keyed by workload, as in virtee/reference-kbs.
+-- edgekbs D1 schema as first released. IF NOT EXISTS throughout, so a database created before migrations
+-- existed (from the old schema.sql) takes this one as already applied. reference-kbs's three tables
+-- (measurements, configs, secrets) stay keyed by workload.
 
 -- The launch digest a workload must show: hex of 32 bytes (SEV) or 48 bytes (SEV-SNP MEASUREMENT).
 CREATE TABLE IF NOT EXISTS measurements (
@@ -17,7 +18,7 @@ CREATE TABLE IF NOT EXISTS configs (
 -- key `kid` (KBS_MASTER_KEY); both bind workload_id, key_id and version as AAD, so a moved or swapped row
 -- does not open. A D1 dump alone reveals no secret. Several named secrets per workload, each versioned;
 -- the newest version that is not deleted is the one released. Deleting is soft (deleted_at); destroying
--- removes the rows. The seed's /register_workload writes a new version of key_id = workload_id.
+-- removes the rows. reference-kbs's /register_workload writes a new version of key_id = workload_id.
 CREATE TABLE IF NOT EXISTS secrets (
   workload_id TEXT    NOT NULL,
   key_id      TEXT    NOT NULL,
@@ -31,28 +32,21 @@ CREATE TABLE IF NOT EXISTS secrets (
   PRIMARY KEY (workload_id, key_id, version)
 );
 
--- Workload lifecycle (the seed tables hold its measurement and config). Deleting is soft until destroyed.
--- generation moves on with every change of measurement or policy and with a delete; a session remembers the
--- generation it attested under and /key refuses it once the workload has moved on (revocation).
+-- Workload lifecycle (measurements and configs hold its measurement and config). Deleting is soft until destroyed.
 CREATE TABLE IF NOT EXISTS workloads (
   workload_id TEXT PRIMARY KEY,
   created_at  INTEGER NOT NULL,
   updated_at  INTEGER NOT NULL,
-  deleted_at  INTEGER,
-  generation  INTEGER NOT NULL DEFAULT 1
+  deleted_at  INTEGER
 );
 
--- Append-only audit log in shards, each its own hash chain: hash = SHA-256 over the row's fields (shard
--- included) and prev_hash (src/audit). Shard "admin" is written in the same D1 batch as the admin action it
--- records; shard "session/<Durable Object id>" is written inside that session's object together with its
--- state change and exported here by the object's alarm (INSERT OR IGNORE, so a repeated export is harmless).
--- The AuditWitness object keeps each shard's head outside D1, so removed rows are detected too.
--- Never holds secret values.
+-- Append-only audit log, one hash chain: hash = SHA-256 over the row's fields and prev_hash (src/audit).
+-- Rows are appended by one Durable Object (AuditLog) so concurrent requests never fork or lose the chain;
+-- it also keeps the head, so deleting the newest rows is detected too. Never holds secret values.
 CREATE TABLE IF NOT EXISTS audit_log (
-  shard     TEXT    NOT NULL,
-  seq       INTEGER NOT NULL,
+  seq       INTEGER PRIMARY KEY,
   at        INTEGER NOT NULL,     -- unix ms
-  actor     TEXT    NOT NULL,     -- "token", "jwt:<iss>/<sub>", or "guest"
+  actor     TEXT    NOT NULL,     -- admin subject, "guest", or "system"
   event     TEXT    NOT NULL,     -- e.g. workload.register, auth, attest, secret.release, admin.read
   workload  TEXT,
   key_id    TEXT,
@@ -62,10 +56,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
   reason    TEXT,
   details   TEXT    NOT NULL,     -- JSON: measurement, reported TCB, SHA-256 of the chip id, …
   prev_hash TEXT    NOT NULL,
-  hash      TEXT    NOT NULL,
-  PRIMARY KEY (shard, seq)
+  hash      TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_log_workload ON audit_log (workload, event);
 
 -- AMD certificates (ASK/ASVK/ARK per product, VCEK per product + hwID + REPORTED_TCB) that already
 -- chained to a pinned or operator-listed ARK. Spares AMD KDS (which rate-limits) on later attestations;

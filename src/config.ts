@@ -1,0 +1,120 @@
+// The Worker's settings, parsed from Env once per isolate (and again only when a value changes). Every
+// problem is a ConfigError naming its variable, which clients see as 503 kbs-misconfigured, never a 500.
+
+import { loadAdminAuth, type AdminAuth } from "./auth/admin";
+import { parseMasterKeys, type MasterKeyring } from "./crypto/seal";
+import type { Env } from "./env";
+import { ConfigError } from "./errors";
+import { DEFAULT_KDS_URL } from "./kds/kds";
+import { operatorTrust, type OperatorTrust } from "./tee/trust";
+
+export type CrlMode = "strict" | "best-effort";
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  challengeTtlMs: number;
+  sessionTtlMs: number;
+  crlMode: CrlMode;
+  kdsUrl: string;
+  logLevel: LogLevel;
+  /** AMD's pinned roots plus EXTRA_TRUSTED_ARKS. */
+  trust(): Promise<OperatorTrust>;
+  /** KBS_MASTER_KEY, imported. */
+  masterKeys(): Promise<MasterKeyring>;
+  /** ADMIN_TOKEN, ADMIN_JWT_* */
+  adminAuth(): Promise<AdminAuth>;
+}
+
+function seconds(env: Env, name: "CHALLENGE_TTL_SECONDS" | "SESSION_TTL_SECONDS", fallback: number): number {
+  const text = env[name]?.trim();
+  if (!text) return fallback * 1000;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(name, "must be a positive number of seconds");
+  return n * 1000;
+}
+
+function crlMode(env: Env): CrlMode {
+  const mode = env.CRL_MODE?.trim() || "best-effort";
+  if (mode !== "strict" && mode !== "best-effort") throw new ConfigError("CRL_MODE", 'must be "strict" or "best-effort"');
+  return mode;
+}
+
+function kdsUrl(env: Env): string {
+  const url = env.KDS_URL?.trim() || DEFAULT_KDS_URL;
+  let protocol = "";
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // not a URL at all
+  }
+  if (protocol !== "https:" && protocol !== "http:") throw new ConfigError("KDS_URL", "must be an http(s) URL");
+  return url.replace(/\/+$/, "");
+}
+
+function logLevel(env: Env): LogLevel {
+  const level = env.LOG_LEVEL?.trim() || "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
+  return level as LogLevel;
+}
+
+/** A promise made once; a rejected one is not kept, so each call reports the problem afresh. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let kept: Promise<T> | undefined;
+  return () => {
+    if (!kept) {
+      kept = make();
+      kept.catch(() => (kept = undefined));
+    }
+    return kept;
+  };
+}
+
+function parse(env: Env): Config {
+  return {
+    challengeTtlMs: seconds(env, "CHALLENGE_TTL_SECONDS", 300),
+    sessionTtlMs: seconds(env, "SESSION_TTL_SECONDS", 10800),
+    crlMode: crlMode(env),
+    kdsUrl: kdsUrl(env),
+    logLevel: logLevel(env),
+    trust: once(() => operatorTrust(env.EXTRA_TRUSTED_ARKS ?? "")),
+    masterKeys: once(() => parseMasterKeys(env.KBS_MASTER_KEY)),
+    adminAuth: once(() => loadAdminAuth(env)),
+  };
+}
+
+const VARIABLES = [
+  "CHALLENGE_TTL_SECONDS",
+  "SESSION_TTL_SECONDS",
+  "CRL_MODE",
+  "KDS_URL",
+  "LOG_LEVEL",
+  "EXTRA_TRUSTED_ARKS",
+  "KBS_MASTER_KEY",
+  "ADMIN_TOKEN",
+  "ADMIN_JWT_PUBLIC_KEYS",
+  "ADMIN_JWT_ISSUER",
+  "ADMIN_JWT_AUDIENCE",
+  "ADMIN_JWT_MAX_TTL_SECONDS",
+] as const satisfies readonly (keyof Env)[];
+
+let cached: { source: string; config: Config } | undefined;
+
+/** The settings for this Env; throws ConfigError when a plain variable is unusable. */
+export function config(env: Env): Config {
+  const source = JSON.stringify(VARIABLES.map((v) => env[v] ?? null));
+  if (cached?.source !== source) cached = { source, config: parse(env) };
+  return cached.config;
+}
+
+/** One JSON line per event at `level`; never evidence, keys, tokens or secrets. */
+export function log(env: Env, level: LogLevel, fields: Record<string, unknown>): void {
+  let threshold: LogLevel;
+  try {
+    threshold = config(env).logLevel;
+  } catch {
+    threshold = "info";
+  }
+  if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(threshold)) return;
+  (level === "error" ? console.error : level === "warn" ? console.warn : console.log)(JSON.stringify(fields));
+}
