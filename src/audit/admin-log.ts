@@ -6,8 +6,8 @@
 
 import type { Env } from "../env";
 import { faultArmed, faultPoint } from "../faults";
-import { insertAuditEntry, isAuditSeqTaken, lastAuditEntry } from "../store/audit";
-import { isVersionTaken, VersionConflict } from "../store/secrets";
+import { insertAuditEntry, lastAuditEntry } from "../store/audit";
+import { VersionConflict } from "../store/secrets";
 import { appendAuditEntry, type AuditFields } from "./chain";
 import { witness } from "./witness";
 
@@ -17,7 +17,7 @@ export function adminShard(workload: string | null | undefined): string {
   return workload ? `${ADMIN_SHARD}/${workload}` : ADMIN_SHARD;
 }
 
-export type AdminAuditFields = Partial<Omit<AuditFields, "shard" | "at">> & Pick<AuditFields, "actor" | "event">;
+export type AdminAuditFields = Partial<Omit<AuditFields, "shard" | "at" | "workload">> & Pick<AuditFields, "actor" | "event">;
 
 export interface AuditedAction<T> {
   /** The action's writes; empty for an audited read. */
@@ -29,24 +29,29 @@ export interface AuditedAction<T> {
 const ATTEMPTS = 8;
 
 /**
- * Runs `prepare` (reads, then the statements to write) and commits its statements with the audit row in
- * one D1 batch. Two admins racing for the shard's next seq, or for a secret's next version, make one
- * batch fail whole; it is prepared again from fresh reads. Ends in VersionConflict (409) if it keeps losing.
+ * Runs `prepare` (reads, then the statements to write) for an action on `workload` (null: none) and commits
+ * its statements with the audit row in one D1 batch. Two admins racing on one workload (for the shard's
+ * next row, or a secret's next version) make one batch fail whole; it is prepared again from fresh reads.
+ * Ends in VersionConflict (409) if it keeps losing.
  */
-export async function commitAudited<T>(env: Env, prepare: () => Promise<AuditedAction<T>>): Promise<T> {
+export async function commitAudited<T>(env: Env, workload: string | null, prepare: () => Promise<AuditedAction<T>>): Promise<T> {
+  const shard = adminShard(workload);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     // Losers of a race retry after a random pause, so they do not collide again in lockstep.
     if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
-    const { statements, audit, result } = await prepare();
-    const shard = adminShard(audit.workload);
+    // The shard's head is read before the action's own reads: if it moves before our batch lands, another
+    // admin acted on the same workload in between and our reads may be stale.
     const prev = await lastAuditEntry(env.DB, shard);
-    const entry = appendAuditEntry(prev, { ok: true, workload: null, keyId: null, version: null, session: null, reason: null, details: {}, ...audit, shard, at: Date.now() });
+    const { statements, audit, result } = await prepare();
+    const entry = appendAuditEntry(prev, { ok: true, keyId: null, version: null, session: null, reason: null, details: {}, ...audit, workload, shard, at: Date.now() });
     // A test can make the batch fail between the action and its row, to show the batch is all-or-nothing.
     const injected = faultArmed("admin.in-batch") ? [env.DB.prepare("SELECT json('injected fault')")] : [];
     try {
       await env.DB.batch([...statements, ...injected, insertAuditEntry(env.DB, entry)]);
     } catch (e) {
-      if (isAuditSeqTaken(e) || isVersionTaken(e)) continue;
+      // Lost a race: another admin's batch on this workload landed since we read the head (taking the row,
+      // or the secret version we computed). Re-read rather than parse D1's error text.
+      if (((await lastAuditEntry(env.DB, shard))?.seq ?? 0) >= entry.seq) continue;
       throw e;
     }
     try {

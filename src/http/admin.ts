@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
-import { z } from "zod";
-import { commitAudited, type AdminAuditFields } from "../audit/admin-log";
+import * as z from "zod/mini";
+import { commitAudited } from "../audit/admin-log";
 import { auditWitness } from "../audit/witness";
 import { canAccessWorkload } from "../auth/admin";
 import { auditPage } from "../store/audit";
@@ -28,19 +28,25 @@ export const admin = new Hono<AdminEnv>({ strict: false });
 admin.use(requireAdmin);
 
 const KeyId = WorkloadId;
-const Page = z.object({ after: z.string().max(128).default(""), limit: z.coerce.number().int().min(1).max(500).default(100) });
-const AuditPage = z.object({
-  after_shard: z.string().max(200).default(""),
-  after_seq: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(500),
+const Page = z.object({
+  after: z._default(z.string().check(z.maxLength(128)), ""),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(500)), 100),
 });
-const HeadsPage = z.object({ after: z.string().max(200).default(""), limit: z.coerce.number().int().min(1).max(1000).default(1000) });
+const AuditPage = z.object({
+  after_shard: z._default(z.string().check(z.maxLength(200)), ""),
+  after_seq: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 0),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 500),
+});
+const HeadsPage = z.object({
+  after: z._default(z.string().check(z.maxLength(200)), ""),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 1000),
+});
 const WorkloadChange = z
   .strictObject({
-    launch_measurement: LaunchMeasurement.optional(),
-    tee_config: z.string().max(16_384).optional(),
+    launch_measurement: z.optional(LaunchMeasurement),
+    tee_config: z.optional(z.string().check(z.maxLength(16_384))),
   })
-  .refine((b) => b.launch_measurement !== undefined || b.tee_config !== undefined, "give launch_measurement and/or tee_config");
+  .check(z.refine((b) => b.launch_measurement !== undefined || b.tee_config !== undefined, "give launch_measurement and/or tee_config"));
 const SecretBody = z.strictObject({ value: SecretValue });
 
 const workloadJson = (w: WorkloadRecord) => ({
@@ -62,8 +68,8 @@ function workloadParam(c: Parameters<typeof requireWorkload>[0], name = "id"): s
 }
 
 /** An audited read: nothing to write but its audit row. */
-function recordRead(c: Context<AdminEnv>, audit: Omit<AdminAuditFields, "actor" | "event">): Promise<void> {
-  return commitAudited(c.env, async () => ({ statements: [], audit: { actor: c.get("admin").subject, event: "admin.read", ...audit }, result: undefined }));
+function recordRead(c: Context<AdminEnv>, workload: string | null, details: Record<string, unknown> = {}): Promise<void> {
+  return commitAudited(c.env, workload, async () => ({ statements: [], audit: { actor: c.get("admin").subject, event: "admin.read", details }, result: undefined }));
 }
 
 const liveWorkload = async (c: Context<AdminEnv>, id: string): Promise<WorkloadRecord> => {
@@ -76,7 +82,7 @@ admin.get("/workloads", async (c) => {
   const page = validate(Page, c.req.query(), "query");
   const who = c.get("admin");
   const rows = await listWorkloads(c.env.DB, { ...page, covers: who.scope && ((id) => canAccessWorkload(who, id)) });
-  await recordRead(c, { details: { what: "workloads", count: rows.length } });
+  await recordRead(c, null, { what: "workloads", count: rows.length });
   return c.json({ workloads: rows.map(workloadJson), next: rows.length === page.limit ? rows.at(-1)!.workloadId : null });
 });
 
@@ -85,7 +91,7 @@ admin.get("/workloads/:id", async (c) => {
   const w = await getWorkloadRecord(c.env.DB, id);
   if (!w) fail(404, "workload-unknown", `no workload "${id}"`);
   const secrets = await listSecretVersions(c.env.DB, id);
-  await recordRead(c, { workload: id });
+  await recordRead(c, id);
   return c.json({
     ...workloadJson(w),
     secrets: secrets.map((s) => ({ key_id: s.keyId, version: s.version, master_key: s.kid, created_at: s.createdAt, created_by: s.createdBy, deleted_at: s.deletedAt })),
@@ -96,7 +102,7 @@ admin.patch("/workloads/:id", async (c) => {
   const id = workloadParam(c);
   const change = await jsonBody(c, WorkloadChange);
   const actor = c.get("admin").subject;
-  await commitAudited(c.env, async () => {
+  await commitAudited(c.env, id, async () => {
     const current = await liveWorkload(c, id);
     const launchMeasurement = change.launch_measurement?.toLowerCase() ?? current.launchMeasurement;
     // A workload keeps its TEE: a measurement of the other kind is a new workload, not a change.
@@ -105,7 +111,7 @@ admin.patch("/workloads/:id", async (c) => {
     checkTeeConfig(current.tee, teeConfig);
     return {
       statements: updateStatements(c.env.DB, { workloadId: id, tee: current.tee, launchMeasurement, teeConfig }, Date.now()),
-      audit: { actor, event: "workload.update", workload: id, details: { launch_measurement: launchMeasurement, tee_config_changed: change.tee_config !== undefined } },
+      audit: { actor, event: "workload.update", details: { launch_measurement: launchMeasurement, tee_config_changed: change.tee_config !== undefined } },
       result: undefined,
     };
   });
@@ -115,9 +121,9 @@ admin.patch("/workloads/:id", async (c) => {
 admin.delete("/workloads/:id", async (c) => {
   const id = workloadParam(c);
   const actor = c.get("admin").subject;
-  await commitAudited(c.env, async () => {
+  await commitAudited(c.env, id, async () => {
     await liveWorkload(c, id);
-    return { statements: [softDeleteStatement(c.env.DB, id, Date.now())], audit: { actor, event: "workload.delete", workload: id }, result: undefined };
+    return { statements: [softDeleteStatement(c.env.DB, id, Date.now())], audit: { actor, event: "workload.delete" }, result: undefined };
   });
   return c.body(null, 204);
 });
@@ -125,10 +131,10 @@ admin.delete("/workloads/:id", async (c) => {
 admin.post("/workloads/:id/destroy", async (c) => {
   const id = workloadParam(c);
   const actor = c.get("admin").subject;
-  await commitAudited(c.env, async () => {
+  await commitAudited(c.env, id, async () => {
     const w = await getWorkloadRecord(c.env.DB, id);
     if (!w || w.deletedAt === null) fail(409, "not-deleted", `workload "${id}" must be deleted (DELETE) before it can be destroyed`);
-    return { statements: destroyStatements(c.env.DB, id), audit: { actor, event: "workload.destroy", workload: id }, result: undefined };
+    return { statements: destroyStatements(c.env.DB, id), audit: { actor, event: "workload.destroy" }, result: undefined };
   });
   return c.body(null, 204);
 });
@@ -139,10 +145,10 @@ admin.put("/workloads/:id/secrets/:key_id", async (c) => {
   const { value } = await jsonBody(c, SecretBody);
   const actor = c.get("admin").subject;
   const ring = await config(c.env).masterKeys();
-  const version = await commitAudited(c.env, async () => {
+  const version = await commitAudited(c.env, id, async () => {
     await liveWorkload(c, id);
     const { version, statement } = await newVersionStatement(c.env.DB, ring, { workloadId: id, keyId, value: new TextEncoder().encode(value), actor, now: Date.now() });
-    return { statements: [statement], audit: { actor, event: "secret.update", workload: id, keyId, version }, result: version };
+    return { statements: [statement], audit: { actor, event: "secret.update", keyId, version }, result: version };
   });
   return c.json({ workload_id: id, key_id: keyId, version }, 201);
 });
@@ -150,14 +156,14 @@ admin.put("/workloads/:id/secrets/:key_id", async (c) => {
 admin.delete("/workloads/:id/secrets/:key_id", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
-  const version = c.req.query("version") === undefined ? undefined : validate(z.coerce.number().int().min(1), c.req.query("version"), "version");
+  const version = c.req.query("version") === undefined ? undefined : validate(z.coerce.number().check(z.int(), z.minimum(1)), c.req.query("version"), "version");
   const actor = c.get("admin").subject;
-  await commitAudited(c.env, async () => {
+  await commitAudited(c.env, id, async () => {
     const n = await countLiveVersions(c.env.DB, id, keyId, version);
     if (n === 0) fail(404, "secret-unknown", `no live version of secret "${keyId}" of workload "${id}"`);
     return {
       statements: [softDeleteSecretStatement(c.env.DB, id, keyId, Date.now(), version)],
-      audit: { actor, event: "secret.delete", workload: id, keyId, version: version ?? null, details: { versions: n } },
+      audit: { actor, event: "secret.delete", keyId, version: version ?? null, details: { versions: n } },
       result: undefined,
     };
   });
@@ -168,10 +174,10 @@ admin.post("/workloads/:id/secrets/:key_id/destroy", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const actor = c.get("admin").subject;
-  await commitAudited(c.env, async () => {
+  await commitAudited(c.env, id, async () => {
     const n = await countDeletedVersions(c.env.DB, id, keyId);
     if (n === 0) fail(409, "not-deleted", `secret "${keyId}" has no deleted versions to destroy`);
-    return { statements: [destroySecretStatement(c.env.DB, id, keyId)], audit: { actor, event: "secret.destroy", workload: id, keyId, details: { versions: n } }, result: undefined };
+    return { statements: [destroySecretStatement(c.env.DB, id, keyId)], audit: { actor, event: "secret.destroy", keyId, details: { versions: n } }, result: undefined };
   });
   return c.body(null, 204);
 });
@@ -179,7 +185,7 @@ admin.post("/workloads/:id/secrets/:key_id/destroy", async (c) => {
 admin.post("/rewrap", async (c) => {
   const who = requireUnrestricted(c);
   const ring = await config(c.env).masterKeys();
-  const result = await commitAudited(c.env, async () => {
+  const result = await commitAudited(c.env, null, async () => {
     const { statements, rewrapped, total } = await rewrapStatements(c.env.DB, ring);
     return { statements, audit: { actor: who.subject, event: "keys.rewrap", details: { rewrapped, total } }, result: { rewrapped, total } };
   });
@@ -199,7 +205,7 @@ admin.get("/audit", async (c) => {
   requireUnrestricted(c);
   const page = validate(AuditPage, c.req.query(), "query");
   // One row per read of the log (its first page), not per page: a reader must be able to reach the end.
-  if (page.after_shard === "" && page.after_seq === 0) await recordRead(c, { details: { what: "audit" } });
+  if (page.after_shard === "" && page.after_seq === 0) await recordRead(c, null, { what: "audit" });
   const entries = await auditPage(c.env.DB, { shard: page.after_shard, seq: page.after_seq }, page.limit);
   const last = entries.at(-1);
   return c.json({ entries, next: entries.length === page.limit && last ? { after_shard: last.shard, after_seq: last.seq } : null });

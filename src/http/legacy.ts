@@ -1,5 +1,5 @@
 import { Hono, type Context } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { toHex } from "../crypto/bytes";
 import { commitAudited } from "../audit/admin-log";
 import { config } from "../config";
@@ -24,26 +24,28 @@ const SESSION_ID_RE = /^[0-9a-f]{32}$/;
 const RegisterBody = z.object({
   workload_id: WorkloadId,
   launch_measurement: LaunchMeasurement,
-  tee_config: z.string().max(16_384),
+  tee_config: z.string().check(z.maxLength(16_384)),
   passphrase: SecretValue,
 });
 
 /** kbs-types 0.2 sends extra-params as a JSON string; later versions as an object: both are accepted. */
 const ExtraParams = z.union([z.string(), z.record(z.string(), z.unknown())]);
-const AuthBody = z.object({ version: z.string().max(64), tee: z.string().max(64), "extra-params": ExtraParams });
+const AuthBody = z.object({ version: z.string().check(z.maxLength(64)), tee: z.string().check(z.maxLength(64)), "extra-params": ExtraParams });
 const SnpRequest = z.object({ workload_id: WorkloadId });
 
 const AttestBody = z.object({
-  "tee-pubkey": z.object({ alg: z.string().max(64), "k-mod": z.string().max(2048), "k-exp": z.string().max(64) }),
-  "tee-evidence": z.string().max(65_536),
+  "tee-pubkey": z.object({ alg: z.string().check(z.maxLength(64)), "k-mod": z.string().check(z.maxLength(2048)), "k-exp": z.string().check(z.maxLength(64)) }),
+  "tee-evidence": z.string().check(z.maxLength(65_536)),
 });
 const SnpEvidenceJson = z.object({
-  report: z.string().max(4096),
-  cert_chain: z.string().max(60_000),
+  report: z.string().check(z.maxLength(4096)),
+  cert_chain: z.string().check(z.maxLength(60_000)),
   gen: z
-    .string()
-    .transform((g) => PRODUCTS.find((p) => p.toLowerCase() === g.toLowerCase()))
-    .refine((p) => p !== undefined, `gen must be one of ${PRODUCTS.map((p) => p.toLowerCase()).join(", ")}`),
+    .pipe(
+      z.string(),
+      z.transform((g: string) => PRODUCTS.find((p) => p.toLowerCase() === g.toLowerCase())),
+    )
+    .check(z.refine((p) => p !== undefined, `gen must be one of ${PRODUCTS.map((p) => p.toLowerCase()).join(", ")}`)),
 });
 
 /** SEV /auth: kbs-types SevRequest (the platform's certificate chain and firmware build). */
@@ -91,7 +93,7 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
   const launchMeasurement = body.launch_measurement.toLowerCase();
   const ring = await config(c.env).masterKeys();
   // Concurrent registrations of one id each get the next version (the loser is prepared again), or 409.
-  await commitAudited(c.env, async () => {
+  await commitAudited(c.env, body.workload_id, async () => {
     const registration = { workloadId: body.workload_id, tee, launchMeasurement, teeConfig: body.tee_config, passphrase: body.passphrase, actor: admin.subject, now: Date.now() };
     const { version, statements } = await registrationStatements(c.env.DB, ring, registration);
     return {
@@ -99,7 +101,6 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
       audit: {
         actor: admin.subject,
         event: "workload.register",
-        workload: body.workload_id,
         keyId: body.workload_id,
         version,
         details: { launch_measurement: launchMeasurement, tee },

@@ -37,11 +37,6 @@ export const insertAuditEntry = (db: D1Database, e: AuditEntry) => insert(db, e,
 /** An exported row: repeating the export after a crash is harmless. */
 export const exportAuditEntry = (db: D1Database, e: AuditEntry) => insert(db, e, "INSERT OR IGNORE");
 
-/** True when a failed batch lost the race for a shard's next seq (a concurrent writer took it). */
-export function isAuditSeqTaken(e: unknown): boolean {
-  return /UNIQUE constraint failed: audit_log\./.test(String((e as Error)?.message));
-}
-
 export async function lastAuditEntry(db: D1Database, shard: string): Promise<AuditHead | null> {
   return await db.prepare("SELECT seq, hash FROM audit_log WHERE shard = ?1 ORDER BY seq DESC LIMIT 1").bind(shard).first<AuditHead>();
 }

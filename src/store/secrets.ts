@@ -28,11 +28,6 @@ const sealedOf = (r: SecretRow): SealedSecret => ({ kid: r.kid, wrappedKey: new 
 /** Thrown when two writers kept racing for the same new version; the caller may simply retry. */
 export class VersionConflict extends Error {}
 
-/** True when a failed batch lost the race for a secret's next version. */
-export function isVersionTaken(e: unknown): boolean {
-  return /UNIQUE constraint failed: secrets\./.test(String((e as Error)?.message));
-}
-
 /** D1 or a D1 read-replica session: anything that prepares statements. */
 export type D1Reader = Pick<D1Database, "prepare">;
 
