@@ -1,8 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { concat, utf8 } from "../crypto/bytes";
 import type { Tee } from "../errors";
 import { fail, problemResponse } from "./problem";
+
+// zod/mini loads no locale: its English messages (as full zod gave) word the issues schemas leave unworded.
+z.config(en());
 
 /** A body of unknown length over the limit is read to its end (and dropped) up to this much, then cut off. */
 const DRAIN_CAP_BYTES = 16 * 1024 * 1024;
@@ -40,37 +44,37 @@ export function bodyLimit(maxBytes: number): MiddlewareHandler {
 }
 
 /** A launch measurement as reference-kbs registers it: hex of 32 bytes (SEV digest) or 48 (SNP MEASUREMENT). */
-export const LaunchMeasurement = z.string().regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV launch digest) or 48 bytes (SNP MEASUREMENT)");
+export const LaunchMeasurement = z.string().check(z.regex(/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})$/, "hex of 32 bytes (SEV launch digest) or 48 bytes (SNP MEASUREMENT)"));
 
 /** The TEE a (validated) launch measurement is for: its length is the only hint reference-kbs's body gives. */
 export function teeOfMeasurement(measurement: string): Tee {
   return measurement.length === 64 ? "sev" : "snp";
 }
 
-export const WorkloadId = z
-  .string()
-  .regex(/^[A-Za-z0-9._~:@+-]{1,128}$/, "1-128 characters from A-Z a-z 0-9 . _ ~ : @ + -")
+export const WorkloadId = z.string().check(
+  z.regex(/^[A-Za-z0-9._~:@+-]{1,128}$/, "1-128 characters from A-Z a-z 0-9 . _ ~ : @ + -"),
   // URL normalisation turns the path segments "." and ".." into something else: such an id is unreachable.
-  .refine((id) => id !== "." && id !== "..", "must not be . or ..");
+  z.refine((id) => id !== "." && id !== "..", "must not be . or .."),
+);
 
 /** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */
 const MAX_SECRET_BYTES = 512;
 
-export const SecretValue = z
-  .string()
-  .min(1, "must not be empty")
-  .refine((p) => utf8(p).length <= MAX_SECRET_BYTES, `at most ${MAX_SECRET_BYTES} bytes`)
+export const SecretValue = z.string().check(
+  z.minLength(1, "must not be empty"),
+  z.refine((p) => utf8(p).length <= MAX_SECRET_BYTES, `at most ${MAX_SECRET_BYTES} bytes`),
   // Both legacy guests read the passphrase as a C string: a NUL would silently truncate it.
-  .refine((p) => !p.includes("\0"), "must not contain NUL characters");
+  z.refine((p) => !p.includes("\0"), "must not contain NUL characters"),
+);
 
-function zodDetail(error: z.ZodError): string {
+function zodDetail(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
     .join("; ");
 }
 
-export function validate<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+export function validate<T extends z.ZodMiniType>(schema: T, value: unknown, what: string): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) fail(400, "body-invalid", `${what}: ${zodDetail(result.error)}`);
   return result.data;
@@ -88,7 +92,7 @@ function hasLoneSurrogate(value: unknown): boolean {
  * Parses JSON and validates it; every failure is a 400 problem naming the field. A lone surrogate is
  * refused: stored as UTF-8 it would silently become U+FFFD, a different passphrase than the one sent.
  */
-export function parse<T extends z.ZodType>(schema: T, text: string, what: string): z.output<T> {
+export function parse<T extends z.ZodMiniType>(schema: T, text: string, what: string): z.output<T> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -101,7 +105,7 @@ export function parse<T extends z.ZodType>(schema: T, text: string, what: string
 
 const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
+export async function jsonBody<T extends z.ZodMiniType>(c: Context, schema: T): Promise<z.output<T>> {
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
   if (type !== "application/json") fail(415, "unsupported-media-type", "send Content-Type: application/json");
   let text: string;

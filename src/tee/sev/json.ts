@@ -2,11 +2,15 @@
 // byte arrays are arrays of integers, bitflags are {"bits":N}, and the nested payloads are JSON strings
 // built in struct order.
 
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { decodeCaCertificate, decodeSevCertificate } from "./certs";
 import { SevError, type LaunchMeasurement, type LaunchStart, type SecretPacket, type SevChain, type SevPolicy, type SevRequest } from "./types";
 
-const Byte = z.number().int().min(0).max(255);
+// zod/mini loads no locale: its English messages (as full zod gave) word the issues these schemas leave unworded.
+z.config(en());
+
+const Byte = z.number().check(z.int(), z.minimum(0), z.maximum(255));
 const Bytes = z.array(Byte);
 
 const RequestJson = z.object({
@@ -19,18 +23,18 @@ const RequestJson = z.object({
 });
 
 const PolicyJson = z.strictObject({
-  flags: z.strictObject({ bits: z.number().int().min(0).max(0xffff) }),
+  flags: z.strictObject({ bits: z.number().check(z.int(), z.minimum(0), z.maximum(0xffff)) }),
   minfw: z.strictObject({ major: Byte, minor: Byte }),
 });
 
-const MeasurementJson = z.object({ measure: Bytes.length(32), mnonce: Bytes.length(16) });
+const MeasurementJson = z.object({ measure: Bytes.check(z.length(32)), mnonce: Bytes.check(z.length(16)) });
 
-function issueText(error: z.ZodError, what: string): string {
+function issueText(error: z.core.$ZodError, what: string): string {
   const issue = error.issues[0]!;
   return `${[what, ...issue.path].join(".")}: ${issue.message}`;
 }
 
-function validated<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+function validated<T extends z.ZodMiniType>(schema: T, value: unknown, what: string): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) throw new SevError("request-malformed", issueText(result.error, what));
   return result.data;

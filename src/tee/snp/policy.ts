@@ -5,7 +5,7 @@
 // shown as the effective policy and parses back to itself.
 
 import { TeeError } from "../../errors";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { PRODUCTS } from "./types";
 
 /** A guest-policy or platform bit: must be set, must be clear, or not checked. */
@@ -16,27 +16,29 @@ const bit = z.enum(BIT_RULES, { error: 'expected "required", "forbidden" or "any
 
 function intIn(min: number, max: number) {
   const error = `expected an integer ${min}-${max}`;
-  return z.int({ error }).min(min, { error }).max(max, { error });
+  return z.int({ error }).check(z.minimum(min, { error }), z.maximum(max, { error }));
 }
 
 /** Hex of exactly `bytes` bytes, either case, kept lowercase. */
 function hex(bytes: number) {
   const error = `expected ${bytes * 2} hex characters (${bytes} bytes)`;
   const re = new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`);
-  return z
-    .string({ error })
-    .refine((s) => re.test(s), {
-      error: (iss) => {
-        const got = iss.input as string;
-        return `${error}, got ${got.length === bytes * 2 ? "a non-hex character" : `${got.length} characters`}`;
-      },
-    })
-    .transform((s) => s.toLowerCase());
+  return z.pipe(
+    z.string({ error }).check(
+      z.refine((s) => re.test(s), {
+        error: (iss) => {
+          const got = iss.input as string;
+          return `${error}, got ${got.length === bytes * 2 ? "a non-hex character" : `${got.length} characters`}`;
+        },
+      }),
+    ),
+    z.transform((s: string) => s.toLowerCase()),
+  );
 }
 
 /** An allow-list: an empty one would refuse every report, which is surely a mistake. */
-function allowList<T extends z.ZodType>(item: T, what: string) {
-  return z.array(item, { error: `expected a list of ${what}` }).min(1, { error: `expected at least one ${what}` });
+function allowList<T extends z.ZodMiniType>(item: T, what: string) {
+  return z.array(item, { error: `expected a list of ${what}` }).check(z.minLength(1, { error: `expected at least one ${what}` }));
 }
 
 /** "1.55.40" → [1, 55, 40]: `parts` decimal numbers 0-255 separated by dots; undefined if not that shape. */
@@ -48,11 +50,11 @@ export function versionParts(text: string, parts: number): number[] | undefined 
 
 function version(parts: number, example: string) {
   const error = `expected "${["MAJOR", "MINOR", "BUILD"].slice(0, parts).join(".")}" with each part 0-255, e.g. "${example}"`;
-  return z.string({ error }).refine((s) => versionParts(s, parts) !== undefined, { error });
+  return z.string({ error }).check(z.refine((s) => versionParts(s, parts) !== undefined, { error }));
 }
 
 /** z.strictObject whose unknown-key error lists the allowed keys. */
-function strict<T extends z.ZodRawShape>(shape: T) {
+function strict<T extends z.core.$ZodLooseShape>(shape: T) {
   const allowed = Object.keys(shape).join(", ");
   return z.strictObject(shape, { error: (iss) => (iss.code === "unrecognized_keys" ? `unknown key (allowed: ${allowed})` : "expected an object") });
 }
@@ -61,109 +63,114 @@ const spl = intIn(0, 255);
 
 /** Minimum security patch levels, component-wise (never the TCB as one number). Absent components are not checked. */
 const tcbFloor = strict({
-  bootloader: spl.optional(),
-  tee: spl.optional(),
-  snp: spl.optional(),
-  microcode: spl.optional(),
+  bootloader: z.optional(spl),
+  tee: z.optional(spl),
+  snp: z.optional(spl),
+  microcode: z.optional(spl),
   /** Turin only; ignored for Milan and Genoa, whose TCB has no FMC component. */
-  fmc: spl.optional(),
+  fmc: z.optional(spl),
 });
 
-const schema = strict({
+const document = strict({
   /** Further allowed MEASUREMENTs (96 hex) besides the workload's registered launch_measurement, e.g. during a rolling upgrade. */
-  measurements: z.array(hex(48), { error: "expected a list of 96-hex-character measurements" }).default([]),
+  measurements: z._default(z.array(hex(48), { error: "expected a list of 96-hex-character measurements" }), []),
   /** Products (from CPUID, or the hint for v2 reports) whose reports are accepted. */
-  products: allowList(z.enum(PRODUCTS, { error: `expected one of ${PRODUCTS.join(", ")}` }), "product").default([...PRODUCTS]),
+  products: z._default(allowList(z.enum(PRODUCTS, { error: `expected one of ${PRODUCTS.join(", ")}` }), "product"), [...PRODUCTS]),
   /** Lowest accepted report VERSION (2-5); 3 demands CPUID in the report, 5 the mitigation vectors. */
-  min_report_version: intIn(2, 5).default(2),
+  min_report_version: z._default(intIn(2, 5), 2),
   /** Accepted signing keys: the per-chip VCEK and/or a cloud provider's VLEK. */
-  signers: allowList(z.enum(["VCEK", "VLEK"], { error: 'expected "VCEK" or "VLEK"' }), "signer").default(["VCEK", "VLEK"]),
+  signers: z._default(allowList(z.enum(["VCEK", "VLEK"], { error: 'expected "VCEK" or "VLEK"' }), "signer"), ["VCEK", "VLEK"]),
   /** Accepted VMPLs of the requesting guest software (0 = the most privileged, e.g. no SVSM/paravisor below it). */
-  vmpl: allowList(intIn(0, 3), "VMPL").default([0]),
+  vmpl: z._default(allowList(intIn(0, 3), "VMPL"), [0]),
   /** The guest POLICY the owner launched the guest with (AMD pub. 56860; docs/snp-verification.md §Guest POLICY and PLATFORM_INFO). */
-  guest_policy: strict({
+  guest_policy: z.prefault(strict({
     /** DEBUG: the host may decrypt the guest. Default "forbidden" (or from the legacy allow_debug). */
-    debug: bit.optional(),
+    debug: z.optional(bit),
     /** MIGRATE_MA: a migration agent may be associated. */
-    migrate_ma: bit.default("any"),
+    migrate_ma: z._default(bit, "any"),
     /** SMT: the host may run the guest with SMT on. */
-    smt: bit.default("any"),
+    smt: z._default(bit, "any"),
     /** SINGLE_SOCKET: the guest may run on one socket only. */
-    single_socket: bit.default("any"),
+    single_socket: z._default(bit, "any"),
     /** CXL_ALLOW: CXL devices or memory may be attached. */
-    cxl_allow: bit.default("any"),
+    cxl_allow: z._default(bit, "any"),
     /** MEM_AES_256_XTS: AES-256-XTS memory encryption required. */
-    mem_aes_256_xts: bit.default("any"),
+    mem_aes_256_xts: z._default(bit, "any"),
     /** RAPL_DIS: running average power limit must be disabled. */
-    rapl_dis: bit.default("any"),
+    rapl_dis: z._default(bit, "any"),
     /** CIPHERTEXT_HIDING: DRAM ciphertext hiding must be enabled. */
-    ciphertext_hiding: bit.default("any"),
+    ciphertext_hiding: z._default(bit, "any"),
     /** PAGE_SWAP_DISABLE: SNP page move/swap commands disabled for the guest. */
-    page_swap_disable: bit.default("any"),
+    page_swap_disable: z._default(bit, "any"),
     /** Lowest ABI "MAJOR.MINOR" the guest must have required of the firmware (POLICY ABI_MAJOR.ABI_MINOR). */
-    min_abi: version(2, "1.51").optional(),
-  }).prefault({}),
+    min_abi: z.optional(version(2, "1.51")),
+  }), {}),
   /** PLATFORM_INFO bits of the host. Bits this policy does not name (e.g. Turin's reserved bit 6) are tolerated. */
-  platform: strict({
-    smt_enabled: bit.default("any"),
-    tsme_enabled: bit.default("any"),
-    ecc_enabled: bit.default("any"),
-    rapl_disabled: bit.default("any"),
-    ciphertext_hiding_enabled: bit.default("any"),
+  platform: z.prefault(strict({
+    smt_enabled: z._default(bit, "any"),
+    tsme_enabled: z._default(bit, "any"),
+    ecc_enabled: z._default(bit, "any"),
+    rapl_disabled: z._default(bit, "any"),
+    ciphertext_hiding_enabled: z._default(bit, "any"),
     /** BadRAM alias check done since reset (AMD-SB-3015). */
-    alias_check_complete: bit.default("any"),
-    tio_enabled: bit.default("any"),
-  }).prefault({}),
+    alias_check_complete: z._default(bit, "any"),
+    tio_enabled: z._default(bit, "any"),
+  }), {}),
   /** TCB floors. */
-  tcb: strict({
+  tcb: z.prefault(strict({
     /** Floor for REPORTED_TCB, the TCB the VEK is issued for. */
-    reported: tcbFloor.optional(),
+    reported: z.optional(tcbFloor),
     /** Floor for LAUNCH_TCB, the TCB the guest was launched on. */
-    launch: tcbFloor.optional(),
+    launch: z.optional(tcbFloor),
     /** Floor for COMMITTED_TCB, the anti-rollback floor of the platform. */
-    committed: tcbFloor.optional(),
-  }).prefault({}),
-  firmware: strict({
+    committed: z.optional(tcbFloor),
+  }), {}),
+  firmware: z.prefault(strict({
     /** Lowest current firmware "MAJOR.MINOR.BUILD" (CURRENT_MAJOR/MINOR/BUILD). */
-    min_version: version(3, "1.55.40").optional(),
+    min_version: z.optional(version(3, "1.55.40")),
     /** false: refuse provisional firmware, i.e. CURRENT_TCB and version must equal COMMITTED_TCB and version. */
-    allow_provisional: z.boolean({ error: "expected true or false" }).default(true),
-  }).prefault({}),
+    allow_provisional: z._default(z.boolean({ error: "expected true or false" }), true),
+  }), {}),
   /** Exact HOST_DATA (64 hex), e.g. the hash of CoCo init-data. */
-  host_data: hex(32).optional(),
+  host_data: z.optional(hex(32)),
   /** Exact REPORT_ID_MA (64 hex); all "ff" means no migration agent. */
-  report_id_ma: hex(32).optional(),
+  report_id_ma: z.optional(hex(32)),
   /** Allowed ID_KEY_DIGESTs (96 hex each): the guest's ID block was signed by one of these keys. */
-  id_key_digests: allowList(hex(48), "ID key digest").optional(),
+  id_key_digests: z.optional(allowList(hex(48), "ID key digest")),
   /** Allowed AUTHOR_KEY_DIGESTs (96 hex each). */
-  author_key_digests: allowList(hex(48), "author key digest").optional(),
+  author_key_digests: z.optional(allowList(hex(48), "author key digest")),
   /** Exact FAMILY_ID (32 hex) from the ID block. */
-  family_id: hex(16).optional(),
+  family_id: z.optional(hex(16)),
   /** Exact IMAGE_ID (32 hex) from the ID block. */
-  image_id: hex(16).optional(),
+  image_id: z.optional(hex(16)),
   /** Lowest GUEST_SVN. */
-  min_guest_svn: intIn(0, 0xffffffff).optional(),
+  min_guest_svn: z.optional(intIn(0, 0xffffffff)),
   /** Allowed CHIP_IDs (128 hex each; on Turin the 8-byte id followed by 56 zero bytes). VLEK reports carry zeros. */
-  chip_ids: allowList(hex(64), "chip id").optional(),
+  chip_ids: z.optional(allowList(hex(64), "chip id")),
   /** Mitigation vector bits (0-63) that must be set; only v5 reports carry the vectors, older ones fail these rules. */
-  mitigation_vector: strict({
+  mitigation_vector: z.prefault(strict({
     /** Bits required in CURRENT_MIT_VECTOR. */
-    current: z.array(intIn(0, 63), { error: "expected a list of bit numbers 0-63" }).optional(),
+    current: z.optional(z.array(intIn(0, 63), { error: "expected a list of bit numbers 0-63" })),
     /** Bits required in LAUNCH_MIT_VECTOR. */
-    launch: z.array(intIn(0, 63), { error: "expected a list of bit numbers 0-63" }).optional(),
-  }).prefault({}),
+    launch: z.optional(z.array(intIn(0, 63), { error: "expected a list of bit numbers 0-63" })),
+  }), {}),
   /** Legacy form (issue 2): true = guest_policy.debug "any", false = "forbidden". Give this or guest_policy.debug, not both. */
-  allow_debug: z.boolean({ error: "expected true or false" }).optional(),
-})
-  .superRefine((p, ctx) => {
+  allow_debug: z.optional(z.boolean({ error: "expected true or false" })),
+}).check(
+  z.superRefine((p, ctx) => {
     if (p.allow_debug !== undefined && p.guest_policy.debug !== undefined) {
       ctx.addIssue({ code: "custom", path: ["allow_debug"], message: "legacy alias of guest_policy.debug: give only one of them" });
     }
-  })
-  .transform(({ allow_debug, ...p }) => {
+  }),
+);
+
+const schema = z.pipe(
+  document,
+  z.transform(({ allow_debug, ...p }: z.output<typeof document>) => {
     const { debug, ...bits } = p.guest_policy;
     return { ...p, guest_policy: { debug: debug ?? (allow_debug ? "any" : "forbidden"), ...bits } };
-  });
+  }),
+);
 
 /** A parsed, complete SNP policy (snake_case, defaults filled in). */
 export type SnpPolicy = z.output<typeof schema>;
