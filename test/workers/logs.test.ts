@@ -1,24 +1,17 @@
 // Nothing secret in logs or audit rows, with guest event lines on (this file's project runs LOG_LEVEL=info).
 import { env } from "cloudflare:workers";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { guestKey, type GuestKey } from "../helpers/guest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { guestKey } from "../helpers/guest";
 import { kdsResponder } from "../helpers/kds-mock";
-import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
+import { importChip } from "../helpers/synthetic-amd";
 import { attestAs, registerWorkload, releasedSecret } from "./flows";
 import { attest, exportAudit, getKey, register } from "./kbs";
-
-let milan: SyntheticChip;
-let key: GuestKey;
-
-beforeAll(async () => {
-  milan = await importChip(env.TEST_CHIPS[0]!);
-  key = await guestKey();
-});
 
 afterEach(() => vi.restoreAllMocks());
 
 describe("nothing secret in logs or audit rows", () => {
   it("logs no passphrase, admin token, session id or guest key across a full flow and its refusals", async () => {
+    const [milan, key] = await Promise.all([importChip(env.TEST_CHIPS[0]!), guestKey()]);
     vi.spyOn(globalThis, "fetch").mockImplementation(kdsResponder([milan]).fetch);
     const lines: string[] = [];
     for (const level of ["log", "info", "warn", "error", "debug"] as const) {
