@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `kbs` command line: offline verification with the very verifier code the Worker runs.
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { fromHex, isHex, toHex } from "../src/crypto/bytes";
 import { pemBlocks } from "../src/crypto/pem";
@@ -16,15 +17,22 @@ import { verifyAuditLog } from "../src/audit/client";
 import { PRODUCTS, VerificationError, type Product, type RevocationOptions, type SnpReport, type Tcb, type VerifiedReport } from "../src/tee/snp/types";
 import { verifySnpReport } from "../src/tee/snp/verify";
 
+/** Where the command line writes, and the fetch `audit verify` uses (default: the global fetch). */
+export interface Io {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  fetch?: typeof fetch;
+}
+
 interface Command {
   usage: string;
-  run(args: string[]): Promise<number>;
+  run(args: string[], io: Io): Promise<number>;
 }
 
 class UsageError extends Error {}
 
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+function print(io: Io, value: unknown): void {
+  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,7 +145,7 @@ function verdict(v: VerifiedReport, appraisal: Appraisal | undefined, errors: { 
   };
 }
 
-async function verifySnp(args: string[]): Promise<number> {
+async function verifySnp(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -176,7 +184,7 @@ async function verifySnp(args: string[]): Promise<number> {
     }
     const product = parsed?.cpuid ? productFromCpuid(parsed.cpuid.family, parsed.cpuid.model) : productHint;
     const tcb = parsed && product ? decodeTcb(parsed.reportedTcb, product) : undefined;
-    print({ ok: false, ...claims(parsed, product, undefined, tcb), revocation: null, rules: null, snp_policy: null, errors: [{ code: e.code, detail: e.message }] });
+    print(io, { ok: false, ...claims(parsed, product, undefined, tcb), revocation: null, rules: null, snp_policy: null, errors: [{ code: e.code, detail: e.message }] });
     return 1;
   }
   const appraisal = policy && appraiseSnp(v, expectations, policy);
@@ -184,10 +192,10 @@ async function verifySnp(args: string[]): Promise<number> {
     if (appraisal) assertAppraised(appraisal);
   } catch (e) {
     if (!(e instanceof VerificationError)) throw e;
-    print(verdict(v, appraisal, [{ code: e.code, detail: e.message }]));
+    print(io, verdict(v, appraisal, [{ code: e.code, detail: e.message }]));
     return 1;
   }
-  print(verdict(v, appraisal, []));
+  print(io, verdict(v, appraisal, []));
   return 0;
 }
 
@@ -212,7 +220,7 @@ function sevRequestOf(value: unknown): unknown {
   return value;
 }
 
-async function verifySevChainCommand(args: string[]): Promise<number> {
+async function verifySevChainCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { chain: { type: "string" } }, strict: true });
   if (!values.chain) throw new UsageError("--chain is required");
   let value: unknown;
@@ -224,11 +232,11 @@ async function verifySevChainCommand(args: string[]): Promise<number> {
   try {
     const request = parseSevRequest(value);
     const { generation, pdh } = await verifySevChain(request.chain, (await operatorTrust(process.env.EXTRA_TRUSTED_ARKS)).sev);
-    print({ ok: true, generation: generation ?? "operator-listed ARK", pdh: { api: `${pdh.apiMajor}.${pdh.apiMinor}`, algo: pdh.algo }, errors: [] });
+    print(io, { ok: true, generation: generation ?? "operator-listed ARK", pdh: { api: `${pdh.apiMajor}.${pdh.apiMinor}`, algo: pdh.algo }, errors: [] });
     return 0;
   } catch (e) {
     if (!(e instanceof SevError)) throw e;
-    print({ ok: false, generation: null, pdh: null, errors: [{ code: e.code, detail: e.message }] });
+    print(io, { ok: false, generation: null, pdh: null, errors: [{ code: e.code, detail: e.message }] });
     return 1;
   }
 }
@@ -244,13 +252,13 @@ const AUDIT_VERIFY_USAGE = `  kbs audit verify --url https://kbs.example [--toke
   Pages GET /kbs/v0/admin/audit and checks the hash chain and the writer's head: exit 0 when intact,
   1 naming the first altered, missing or reordered row (or a truncated tail).`;
 
-async function auditVerify(args: string[]): Promise<number> {
+async function auditVerify(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { url: { type: "string" }, token: { type: "string" } }, strict: true });
   const token = values.token ?? process.env.KBS_ADMIN_TOKEN;
   if (!values.url) throw new UsageError("--url is required");
   if (!token) throw new UsageError("--token or KBS_ADMIN_TOKEN is required");
-  const verdict = await verifyAuditLog(fetch, values.url, token);
-  print(verdict);
+  const verdict = await verifyAuditLog(io.fetch ?? fetch, values.url, token);
+  print(io, verdict);
   return verdict.ok ? 0 : 1;
 }
 
@@ -273,23 +281,35 @@ rejected, 2 on usage errors.
 Roots: AMD's ARKs are pinned (SNP: Milan, Genoa, Turin; SEV: Naples to Turin); EXTRA_TRUSTED_ARKS adds
 lab roots (PEM CERTIFICATE blocks for SNP, "AMD SEV ARK" blocks for SEV).`;
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the command line on `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
   const [word1, word2, ...rest] = argv;
   try {
     const command = COMMANDS[`${word1} ${word2}`];
-    if (command) return await command.run(rest);
+    if (command) return await command.run(rest, io);
     if (word1 === "help" || word1 === "--help" || word1 === undefined) {
-      console.log(USAGE);
+      io.stdout(`${USAGE}\n`);
       return word1 === undefined ? 2 : 0;
     }
     throw new UsageError(`unknown command: ${[word1, word2].filter(Boolean).join(" ")}`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") || (e as { code?: string }).code === "ENOENT") {
-      console.error(`kbs: ${(e as Error).message}\n\n${USAGE}`);
+      io.stderr(`kbs: ${(e as Error).message}\n\n${USAGE}\n`);
       return 2;
     }
     throw e;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** True when this file is the program (tsx cli/kbs.ts, npm run kbs), false when imported (the tests call main). */
+function isScript(): boolean {
+  try {
+    return realpathSync(process.argv[1]!) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isScript()) {
+  process.exitCode = await main(process.argv.slice(2), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+}

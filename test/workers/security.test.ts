@@ -102,18 +102,21 @@ describe("workload isolation", () => {
     expect(await secretFor(session, a.workloadId)).toBe(a.passphrase);
   });
 
-  it("200 parallel sessions over 20 workloads: each gets exactly its own secret", async () => {
+  // 40 sessions in flight at once, 4 per workload, still interleave attestations and releases across and within
+  // workloads. It was 200 over 20 (~50-70 s): each request through the Worker costs more the more came before it
+  // in this file (see RUNS_PER_GROUP in fuzz.test.ts), and their audit rows slowed the audit-chain tests below.
+  it("40 parallel sessions over 10 workloads: each gets exactly its own secret", async () => {
     mockKds();
-    const workloads = await Promise.all(Array.from({ length: 20 }, () => registerWorkload("par")));
+    const workloads = await Promise.all(Array.from({ length: 10 }, () => registerWorkload("par")));
     const results = await Promise.all(
-      Array.from({ length: 200 }, async (_, i) => {
-        const w = workloads[i % 20]!;
+      Array.from({ length: 40 }, async (_, i) => {
+        const w = workloads[i % 10]!;
         const session = await attested(w);
         return { w, got: await secretFor(session, w.workloadId) };
       }),
     );
     for (const { w, got } of results) expect(got).toBe(w.passphrase);
-    expect(new Set(results.map((r) => r.got)).size).toBe(20);
+    expect(new Set(results.map((r) => r.got)).size).toBe(10);
   }, 120_000);
 });
 
