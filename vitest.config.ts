@@ -30,41 +30,44 @@ function fixturesBinding(): Record<string, string> {
  * out in the output; only the test that inspects those lines runs in a project that logs them.
  */
 function workersProject(name: string, logLevel: string, include: string[], exclude: string[] = []) {
+  // The pool asks for its options once per test file: build them (chips, keys) once per project.
+  let options: ReturnType<typeof buildOptions> | undefined;
+  const buildOptions = async () => {
+    // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
+    const chips = await Promise.all([
+      createSyntheticChip({ product: "Milan" }),
+      createSyntheticChip({ product: "Turin" }),
+      createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
+    ]);
+    const jwtSigners = await testJwtSigners();
+    // A legacy SEV platform the operator lists, and one nobody trusts.
+    const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
+    return {
+    wrangler: { configPath: "./wrangler.toml" },
+    miniflare: {
+      bindings: {
+        TEST_MIGRATIONS: await readD1Migrations(resolve(__dirname, "migrations")),
+        TEST_FIXTURES: fixturesBinding(),
+        // JSON-safe by construction (base64, hex, JWK).
+        TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
+        TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
+        EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
+        ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+        LOG_LEVEL: logLevel,
+        KBS_MASTER_KEY: generateMasterKey("test1"),
+        // A JWT signer the tests hold (Ed25519) and one (P-256) listed for ES256.
+        ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: jwtSigners.map((s) => s.publicJwk) }),
+        TEST_JWT_SIGNERS: jwtSigners as unknown as Json,
+      },
+      // No test reaches the network: anything a test did not mock fails loudly here.
+      outboundService: (request: Request) =>
+        new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
+    },
+    };
+  };
   return {
     plugins: [
-      cloudflareTest(async () => {
-        // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
-        const chips = await Promise.all([
-          createSyntheticChip({ product: "Milan" }),
-          createSyntheticChip({ product: "Turin" }),
-          createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
-        ]);
-        const jwtSigners = await testJwtSigners();
-        // A legacy SEV platform the operator lists, and one nobody trusts.
-        const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
-        return {
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            TEST_MIGRATIONS: await readD1Migrations(resolve(__dirname, "migrations")),
-            TEST_FIXTURES: fixturesBinding(),
-            // JSON-safe by construction (base64, hex, JWK).
-            TEST_CHIPS: (await Promise.all(chips.map(exportChip))) as unknown as Json,
-            TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
-            EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
-            ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
-            LOG_LEVEL: logLevel,
-            KBS_MASTER_KEY: generateMasterKey("test1"),
-            // A JWT signer the tests hold (Ed25519) and one (P-256) listed for ES256.
-            ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: jwtSigners.map((s) => s.publicJwk) }),
-            TEST_JWT_SIGNERS: jwtSigners as unknown as Json,
-          },
-          // No test reaches the network: anything a test did not mock fails loudly here.
-          outboundService: (request: Request) =>
-            new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
-        },
-        };
-      }),
+      cloudflareTest(() => (options ??= buildOptions())),
     ],
     test: {
       name,
@@ -80,6 +83,8 @@ const LOG_TESTS = ["test/workers/logs.test.ts"];
 
 export default defineConfig({
   test: {
+    // Both cores: a workers file spends most of its time waiting on workerd, not computing.
+    maxWorkers: 2,
     projects: [
       workersProject("workers", "warn", ["test/workers/**/*.test.ts"], LOG_TESTS),
       workersProject("workers-logs", "info", LOG_TESTS),

@@ -82,9 +82,20 @@ export function validate<T extends z.ZodMiniType>(schema: T, value: unknown, wha
 
 /** The first string (key or value) that is not well-formed UTF-16: a lone surrogate from a "\\ud800" escape. */
 function hasLoneSurrogate(value: unknown): boolean {
-  if (typeof value === "string") return !value.isWellFormed();
-  if (Array.isArray(value)) return value.some(hasLoneSurrogate);
-  if (value !== null && typeof value === "object") return Object.entries(value).some(([k, v]) => !k.isWellFormed() || hasLoneSurrogate(v));
+  // Iterative: a body nested thousands deep (well within the size limit) must not overflow the stack.
+  const pending = [value];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (typeof v === "string") {
+      if (!v.isWellFormed()) return true;
+    } else if (Array.isArray(v)) for (const item of v) pending.push(item);
+    else if (v !== null && typeof v === "object") {
+      for (const [k, item] of Object.entries(v)) {
+        if (!k.isWellFormed()) return true;
+        pending.push(item);
+      }
+    }
+  }
   return false;
 }
 

@@ -9,8 +9,8 @@ const MAX_CERTS = 8;
  * Certificates a guest put in the legacy evidence's `cert_chain` string. reference-kbs ignores the field
  * (libkrun sends "[]"); we accept what real SNP tooling produces: PEM text, base64 or hex of DER or of a
  * GHCB certificate table, or a JSON list of PEM/base64 strings, byte arrays or {cert_type, data} entries
- * (virtee/sev's serde form). Throws TeeError("snp", "evidence-malformed") with a reason when the field is
- * present but unusable, whatever the decoders underneath threw.
+ * (virtee/sev's serde form). Throws a TeeError when the field is present but unusable: evidence-malformed
+ * with a reason, or the certificate decoder's own cert-malformed; never whatever else a decoder threw.
  */
 export function certificatesFromChainField(field: string): Uint8Array[] {
   try {

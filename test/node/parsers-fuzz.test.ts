@@ -521,15 +521,13 @@ describe("body.ts parse and validate", () => {
     );
   });
 
-  // FINDING (src/http/body.ts, not fixed here): parse's lone-surrogate scan (hasLoneSurrogate) recurses once per
-  // nesting level, so JSON nested ~5,000 deep (10 KB, far under the 256 KB body limit) overflows the stack and the
-  // RangeError escapes. Through the Worker every JSON body answers 500 internal (checked: POST /auth without any
-  // credential, POST /register_workload). it.fails records the bug without failing the suite; make it a plain
-  // `it` once parse answers such input with a 400 (or accepts it).
-  it.fails("KNOWN BUG: deeply nested JSON escapes parse as a RangeError instead of a 400", () => {
+  // Found by this fuzzing: parse's lone-surrogate scan used to recurse once per nesting level, so JSON nested
+  // ~5,000 deep (10 KB, far under the body limit) overflowed the stack and every JSON endpoint answered 500.
+  it("deeply nested JSON is judged like any other body, never a RangeError", () => {
     for (const depth of [10, 1_000, 5_000, 100_000]) {
       const text = `{"a":${"[".repeat(depth)}${"]".repeat(depth)}}`;
-      for (const schema of [z.unknown(), z.record(z.string(), z.unknown())]) judged(() => parse(schema, text, "request body"), refusal);
+      // Accepted: any JSON value and any object are valid here (compared once: the value is too deep to print).
+      for (const schema of [z.unknown(), z.record(z.string(), z.unknown())]) expect(judged(() => parse(schema, text, "request body"), refusal, false).ok).toBe(true);
     }
   });
 });
