@@ -30,12 +30,12 @@ import { VerificationError } from "../../src/tee/snp/types";
 import { FIXTURES } from "../helpers/fixtures";
 
 /** Runs of the cheap properties; the valid-input properties and the costlier ones get a fraction. */
-const RUNS = 2400;
+const RUNS = 1500;
 /**
  * Each parseSevRequest validates ~11,500 byte values through zod (~1.3 ms), so its damaged-input property gets
  * fewer runs, and asks twice (the determinism check) on every fourth run only.
  */
-const SEV_RUNS = 1200;
+const SEV_RUNS = 600;
 
 type Verdict<T> = { ok: true; value: T } | { ok: false; error: { name: string; code?: string; message: string } };
 
