@@ -1,8 +1,23 @@
+// Requests at the edges, one file so the pool starts one runtime for them (each file costs ~5 s to start):
+// the body limit, the rate limits, and misconfiguration.
+//
 // The body limit: a declared Content-Length over the limit gets 413 before any byte is read; a body of unknown
 // length (chunked, a stream) is counted, and over the limit read to its end before its 413. Answering with a
 // chunked body's rest unread made wrangler dev's proxy stall the next request on the connection (or answer 503).
+//
+// Workers Rate Limiting (the real local binding) on /auth per client address, and the exact per-address
+// count of failed admin authentications (LoginThrottle). Limits come from wrangler.toml and
+// src/auth/throttle.ts; the per-workload budget and invalid cookies are in crash-and-abuse.test.ts.
+//
+// Misconfiguration is never a 500: a bad variable or a missing D1 table answers 503 kbs-misconfigured,
+// naming what to fix, and never quoting a key. (Variables read only inside the session object, such as
+// EXTRA_TRUSTED_ARKS, are covered by test/node/config.test.ts: the object's env cannot be varied here.)
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { auth, call, expectProblem, registerSnp } from "./kbs";
+import { app } from "../../src/app";
+import type { Env } from "../../src/env";
+import { ADMIN, auth, BASE, call, expectProblem, register, registerSnp } from "./kbs";
 
 const MAX_BODY_BYTES = 256 * 1024;
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -102,5 +117,80 @@ describe("request body limit", () => {
     await expectRefusal(await call("/auth", { method: "POST", headers: JSON_HEADERS, body: chunkedBody(300 * 1024).body }), 413, "body-too-large");
     expect((await auth(workload)).nonce).toMatch(/^[0-9a-f]{32}$/);
     await expectRefusal(await call("/"), 401, "unauthorized");
+  });
+});
+
+
+/** The limiter counts in fixed 60 s windows, so a window may roll over mid-test: at least the limit, below twice it. */
+function expectLimit(allowed: number, limit: number): void {
+  expect(allowed).toBeGreaterThanOrEqual(limit);
+  expect(allowed).toBeLessThan(2 * limit);
+}
+
+async function untilLimited(send: () => Promise<Response>, max: number): Promise<{ allowed: number; limited: Response }> {
+  for (let i = 0; i < max; i++) {
+    const res = await send();
+    if (res.status === 429) return { allowed: i, limited: res };
+    await res.body?.cancel();
+  }
+  throw new Error(`no 429 after ${max} requests`);
+}
+
+describe("abuse limits", () => {
+  it("limits /auth per client address (60 a minute), not other addresses", async () => {
+    const ip = "203.0.113.7";
+    let n = 0;
+    // A different workload each time, so only the address limit can bite.
+    const { allowed, limited } = await untilLimited(() => call("/auth", { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": ip }, body: authBody(`nobody-${++n}`) }), 200);
+    expectLimit(allowed, 60);
+    expect(limited.headers.get("retry-after")).toBe("60");
+    await expectProblem(limited, 429, "rate-limited");
+    const other = await call("/auth", { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": "203.0.113.8" }, body: authBody("nobody") });
+    expect(other.status).toBe(400);
+  });
+
+  it("limits failed admin authentications per address (10 a minute), then answers 429 instead of 401", async () => {
+    const ip = "203.0.113.9";
+    const body = { workload_id: "w", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" };
+    const { allowed, limited } = await untilLimited(() => register(body, { authorization: "Bearer wrong", "cf-connecting-ip": ip }), 30);
+    // Exact, unlike the per-location binding: the 11th attempt is refused.
+    expect(allowed).toBe(10);
+    await expectProblem(limited, 429, "rate-limited");
+  });
+});
+
+async function fetchWith(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+const registration = { method: "POST", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ workload_id: "m", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }) };
+
+describe("misconfiguration", () => {
+  it.each([
+    ["ADMIN_JWT_PUBLIC_KEYS", { ADMIN_JWT_PUBLIC_KEYS: "not json" }],
+    ["ADMIN_JWT_MAX_TTL_SECONDS", { ADMIN_JWT_MAX_TTL_SECONDS: "an hour" }],
+    ["KBS_MASTER_KEY", { KBS_MASTER_KEY: "k1:c2hvcnQ=" }],
+    ["SESSION_TTL_SECONDS", { SESSION_TTL_SECONDS: "-1" }],
+    ["CRL_MODE", { CRL_MODE: "sometimes" }],
+    ["KDS_URL", { KDS_URL: "ftp://kds" }],
+    ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
+  ] as const)("a bad %s answers 503 kbs-misconfigured naming it", async (name, overrides) => {
+    const res = await fetchWith(overrides as Partial<Env>, "/register_workload", registration);
+    const problem = await expectProblem(res, 503, "kbs-misconfigured");
+    expect(problem.detail).toContain(name);
+    expect(problem.detail).not.toContain("c2hvcnQ");
+  });
+
+  it("a missing D1 table answers 503 kbs-misconfigured naming it", async () => {
+    await env.DB.prepare("ALTER TABLE secrets RENAME TO secrets_elsewhere").run();
+    try {
+      const problem = await expectProblem(await call("/register_workload", registration), 503, "kbs-misconfigured");
+      expect(problem.detail).toContain("secrets");
+    } finally {
+      await env.DB.prepare("ALTER TABLE secrets_elsewhere RENAME TO secrets").run();
+    }
   });
 });
