@@ -12,8 +12,7 @@ export const OUTBOX_SCHEMA = "CREATE TABLE IF NOT EXISTS audit_outbox (seq INTEG
 /** Appends after the shard's last row (the outbox's own last row is its head). Call inside a transaction. */
 export function appendToOutbox(sql: SqlStorage, fields: AuditFields): AuditEntry {
   const last = sql.exec<{ entry: string }>("SELECT entry FROM audit_outbox ORDER BY seq DESC LIMIT 1").toArray()[0];
-  const prev: AuditHead | null = last ? (({ seq, hash }: AuditEntry) => ({ seq, hash }))(JSON.parse(last.entry) as AuditEntry) : null;
-  const entry = appendAuditEntry(prev, fields);
+  const entry = appendAuditEntry(last ? (JSON.parse(last.entry) as AuditEntry) : null, fields);
   sql.exec("INSERT INTO audit_outbox (seq, entry) VALUES (?, ?)", entry.seq, JSON.stringify(entry));
   return entry;
 }

@@ -10,6 +10,7 @@ import { refusalOf } from "../refusal";
 import { releasableSecret, type Releasable } from "../store/secrets";
 import { getWorkload } from "../store/workloads";
 import type { Build, LaunchMeasurement, SevChain } from "../tee/sev/types";
+import { VerificationError } from "../tee/snp/types";
 import { cacheDb } from "./cache-db";
 import { NO_SESSION, refuse, type Outcome } from "./outcome";
 import { checkSevMeasurement, hasSevLaunch, SEV_SCHEMA, sevSecretBody, startSevLaunch } from "./sev";
@@ -284,7 +285,7 @@ export class AttestationSession extends DurableObject<Env> {
     } catch (e) {
       const refused = AttestationSession.refused(e);
       // Its failing rules go to the audit row, not the answer, which libkrun's client reads into 200 bytes.
-      const details = e instanceof Error && "extra" in e && (e.extra as { rules?: unknown }).rules ? { rules: (e.extra as { rules: unknown }).rules } : {};
+      const details = e instanceof VerificationError && e.extra.rules ? { rules: e.extra.rules } : {};
       // An upstream outage leaves the challenge usable for a retry; any other refusal burns the session.
       const outcome = isVerifiedRefusal(e) ? await this.spendFailureBudget(row.workload_id, refused) : refused;
       return this.commit("attest", judged(outcome, refused.refusal.status === 503 ? undefined : burn, details));
