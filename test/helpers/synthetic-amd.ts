@@ -94,7 +94,7 @@ const VCEK_PRODUCT_NAME: Record<Product, string> = { Milan: "Milan-B0", Genoa: "
 // ---------------------------------------------------------------------------------------------
 // X.509 building blocks (asn1js directly, so every byte is under our control)
 
-const OID = {
+export const OID = {
   rsaEncryption: "1.2.840.113549.1.1.1",
   rsassaPss: "1.2.840.113549.1.1.10",
   mgf1: "1.2.840.113549.1.1.8",
@@ -127,21 +127,25 @@ function pssAlgorithm(withTrailerField: boolean): asn1js.Sequence {
   });
 }
 
-/** AMD's name: one RDN per attribute, in AMD's order, UTF8String except the PrintableString country. */
-function amdName(cn: string): asn1js.Sequence {
-  const rdn = (oid: string, value: asn1js.AsnType) =>
-    new asn1js.Set({ value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), value] })] });
+/** A name attribute: a short type (a key of NAME_TYPES) or a dotted OID, and its text. */
+export type NameAttribute = [type: string, value: string];
+
+const NAME_TYPES: Record<string, string> = { OU: "2.5.4.11", C: "2.5.4.6", L: "2.5.4.7", ST: "2.5.4.8", O: "2.5.4.10", CN: "2.5.4.3" };
+
+/** One RDN per attribute, UTF8String except the PrintableString country, as AMD writes them. */
+function x509Name(attributes: NameAttribute[]): asn1js.Sequence {
   return new asn1js.Sequence({
-    value: [
-      rdn("2.5.4.11", new asn1js.Utf8String({ value: "Engineering" })),
-      rdn("2.5.4.6", new asn1js.PrintableString({ value: "US" })),
-      rdn("2.5.4.7", new asn1js.Utf8String({ value: "Santa Clara" })),
-      rdn("2.5.4.8", new asn1js.Utf8String({ value: "CA" })),
-      rdn("2.5.4.10", new asn1js.Utf8String({ value: "Advanced Micro Devices" })),
-      rdn("2.5.4.3", new asn1js.Utf8String({ value: cn })),
-    ],
+    value: attributes.map(([type, text]) => {
+      const value = type === "C" ? new asn1js.PrintableString({ value: text }) : new asn1js.Utf8String({ value: text });
+      const atv = new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: NAME_TYPES[type] ?? type }), value] });
+      return new asn1js.Set({ value: [atv] });
+    }),
   });
 }
+
+/** AMD's name, in AMD's attribute order (§ARK, ASK and ASVK). */
+const amdName = (cn: string) =>
+  x509Name([["OU", "Engineering"], ["C", "US"], ["L", "Santa Clara"], ["ST", "CA"], ["O", "Advanced Micro Devices"], ["CN", cn]]);
 
 /** RFC 5280: UTCTime through 2049, GeneralizedTime from 2050, whole seconds (DER allows no fraction). */
 function x509Time(date: Date): asn1js.UTCTime | asn1js.GeneralizedTime {
@@ -154,6 +158,23 @@ function extension(oid: string, value: Uint8Array, critical = false): asn1js.Seq
   if (critical) parts.push(new asn1js.Boolean({ value: true }));
   parts.push(new asn1js.OctetString({ valueHex: buf(value) }));
   return new asn1js.Sequence({ value: parts });
+}
+
+/**
+ * keyUsage with these named bits set (RFC 5280 §4.2.1.3: 0 digitalSignature, 5 keyCertSign, 6 cRLSign).
+ * DER drops trailing zero bits; AMD's ASK does not (03 02 01 04), hence `unusedBits`.
+ */
+export function keyUsageValue(bits: number[], unusedBits = 7 - (Math.max(...bits) & 7)): Uint8Array {
+  const bytes = new Uint8Array((Math.max(...bits) >> 3) + 1);
+  for (const bit of bits) bytes[bit >> 3]! |= 0x80 >> (bit & 7);
+  return der(new asn1js.BitString({ valueHex: buf(bytes), unusedBits }));
+}
+
+/** basicConstraints { cA, pathLenConstraint }; DER leaves a FALSE cA out. */
+export function basicConstraintsValue(ca: boolean, pathLen?: number): Uint8Array {
+  const fields: asn1js.AsnType[] = ca ? [new asn1js.Boolean({ value: true })] : [];
+  if (pathLen !== undefined) fields.push(new asn1js.Integer({ value: pathLen }));
+  return der(new asn1js.Sequence({ value: fields }));
 }
 
 const crlDp = (url: string) =>
@@ -233,6 +254,97 @@ async function buildCertificate(spec: CertSpec): Promise<Uint8Array> {
       ],
     }),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-issuing a certificate with deviations from AMD's shape, for tests of what a verifier must refuse.
+
+/** An extension as reissue() hands it to an edit. */
+export interface CertExtension {
+  oid: string;
+  critical: boolean;
+  /** The extnValue contents. */
+  value: Uint8Array;
+}
+
+/** What reissue() changes; every edit that is absent leaves that part byte for byte as it was. */
+export interface CertEdits {
+  /** The INTEGER inside [0] (2 = v3); null leaves the version field out, as in an X.509 v1 certificate. */
+  version?: number | null;
+  subject?: (attributes: NameAttribute[]) => NameAttribute[];
+  issuer?: (attributes: NameAttribute[]) => NameAttribute[];
+  /** A validity time written as this exact text under this tag, well-formed or not. */
+  notBefore?: { type: "UTCTime" | "GeneralizedTime"; text: string };
+  notAfter?: { type: "UTCTime" | "GeneralizedTime"; text: string };
+  extensions?: (extensions: CertExtension[]) => CertExtension[];
+  /** The DER elements after subjectPublicKeyInfo (normally just the [3] extensions), after `extensions` ran. */
+  tbsTail?: (tail: Uint8Array[]) => Uint8Array[];
+  /** DER AlgorithmIdentifier to name in both places instead of RSASSA-PSS (the signature stays RSASSA-PSS). */
+  signatureAlgorithm?: Uint8Array;
+  /** DER elements appended to the Certificate after signatureValue. */
+  trailing?: Uint8Array[];
+}
+
+/** DER tag-length-value. */
+function tlv(tag: number, content: Uint8Array): Uint8Array {
+  const n = content.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Uint8Array.from([tag, ...length, ...content]);
+}
+
+const concat = (parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+
+/**
+ * `cert` with `edits` applied to its TBSCertificate, signed again (RSASSA-PSS SHA-384 / salt 48) with
+ * `signWith`: the chip's ARK key for an ARK or intermediate, its ASK key for a VEK. Parts left alone keep
+ * their exact bytes, so only the edit differs from what createSyntheticChip issued.
+ */
+export async function reissue(cert: Uint8Array, signWith: CryptoKey, edits: CertEdits = {}): Promise<Uint8Array> {
+  const children = (n: asn1js.AsnType) => (n as asn1js.Sequence).valueBlock.value;
+  const bytes = (n: asn1js.AsnType) => new Uint8Array((n as asn1js.BaseBlock).valueBeforeDecodeView);
+  const [tbs, algorithm] = children(asn1js.fromBER(buf(cert), { parseEmbedded: false }).result) as [asn1js.Sequence, asn1js.Sequence];
+  const [version, serial, innerAlgorithm, issuer, validity, subject, spki, ...tail] = children(tbs);
+  const name = (n: asn1js.AsnType, edit?: (a: NameAttribute[]) => NameAttribute[]) => {
+    if (!edit) return bytes(n);
+    const attributes = children(n).map((rdn) => {
+      const [type, value] = children(children(rdn)[0]!) as [asn1js.ObjectIdentifier, asn1js.Utf8String];
+      const oid = type.getValue();
+      return [Object.keys(NAME_TYPES).find((k) => NAME_TYPES[k] === oid) ?? oid, value.valueBlock.value] as NameAttribute;
+    });
+    return der(x509Name(edit(attributes)));
+  };
+  const [notBefore, notAfter] = children(validity!);
+  const time = (n: asn1js.AsnType, raw?: CertEdits["notBefore"]) => (raw ? tlv(raw.type === "UTCTime" ? 0x17 : 0x18, utf8(raw.text)) : bytes(n));
+  let tailBytes: Uint8Array[] = tail.map(bytes);
+  if (edits.extensions) {
+    const listed = children(children(tail.find((n) => n.idBlock.tagClass === 3 && n.idBlock.tagNumber === 3)!)[0]!).map((e): CertExtension => {
+      const parts = children(e);
+      return {
+        oid: (parts[0] as asn1js.ObjectIdentifier).getValue(),
+        critical: parts.length === 3 && (parts[1] as asn1js.Boolean).valueBlock.value,
+        value: new Uint8Array((parts[parts.length - 1] as asn1js.OctetString).valueBlock.valueHexView),
+      };
+    });
+    const rebuilt = edits.extensions(listed).map((x) => der(extension(x.oid, x.value, x.critical)));
+    tailBytes = [tlv(0xa3, tlv(0x30, concat(rebuilt)))];
+  }
+  const versionBytes = edits.version === undefined ? [bytes(version!)] : edits.version === null ? [] : [der(explicit(0, new asn1js.Integer({ value: edits.version })))];
+  const tbsDer = tlv(
+    0x30,
+    concat([
+      ...versionBytes,
+      bytes(serial!),
+      edits.signatureAlgorithm ?? bytes(innerAlgorithm!),
+      name(issuer!, edits.issuer),
+      tlv(0x30, concat([time(notBefore!, edits.notBefore), time(notAfter!, edits.notAfter)])),
+      name(subject!, edits.subject),
+      bytes(spki!),
+      ...(edits.tbsTail ?? ((t) => t))(tailBytes),
+    ]),
+  );
+  const signature = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 48 }, signWith, buf(tbsDer)));
+  const signatureValue = tlv(0x03, concat([Uint8Array.of(0), signature]));
+  return tlv(0x30, concat([tbsDer, edits.signatureAlgorithm ?? bytes(algorithm), signatureValue, ...(edits.trailing ?? [])]));
 }
 
 const RSA_PSS_GEN = {
@@ -351,9 +463,9 @@ export async function createSyntheticChip(opts: ChipOptions = {}): Promise<Synth
     spki: arkSpki,
     extensions: [
       // keyCertSign + cRLSign: BIT STRING 03 02 01 06, as AMD encodes it.
-      extension(OID.keyUsage, der(new asn1js.BitString({ valueHex: buf(Uint8Array.of(0x06)), unusedBits: 1 })), true),
+      extension(OID.keyUsage, keyUsageValue([5, 6]), true),
       extension(OID.subjectKeyIdentifier, der(new asn1js.OctetString({ valueHex: buf(arkKid) }))),
-      extension(OID.basicConstraints, der(new asn1js.Sequence({ value: [new asn1js.Boolean({ value: true })] })), true),
+      extension(OID.basicConstraints, basicConstraintsValue(true), true),
       extension(OID.crlDistributionPoints, crlDp(`https://kdsintf.amd.com/vcek/v1/${product}/crl`)),
     ],
     pssTrailerField: true,
@@ -373,13 +485,9 @@ export async function createSyntheticChip(opts: ChipOptions = {}): Promise<Synth
         OID.authorityKeyIdentifier,
         der(new asn1js.Sequence({ value: [new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: buf(arkKid) })] })),
       ),
-      extension(
-        OID.basicConstraints,
-        der(new asn1js.Sequence({ value: [new asn1js.Boolean({ value: true }), new asn1js.Integer({ value: 0 })] })),
-        true,
-      ),
-      // keyCertSign only: 03 02 02 04.
-      extension(OID.keyUsage, der(new asn1js.BitString({ valueHex: buf(Uint8Array.of(0x04)), unusedBits: 2 })), true),
+      extension(OID.basicConstraints, basicConstraintsValue(true, 0), true),
+      // keyCertSign only: 03 02 01 04, as AMD encodes it.
+      extension(OID.keyUsage, keyUsageValue([5], 1), true),
       extension(OID.crlDistributionPoints, crlDp(`https://kdsintf.amd.com/${crlKind}/v1/${product}/crl`)),
     ],
     pssTrailerField: true,

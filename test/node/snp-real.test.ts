@@ -249,7 +249,8 @@ describe("real SNP reports: rejections", () => {
   it("one flipped report byte is signature-invalid", async () => {
     const [path, e] = find((x) => x.signing_key === "VCEK" && x.version >= 3);
     const bytes = reportBytes(path);
-    for (const offset of [0x050, 0x090, SIGNED_SIZE - 1]) {
+    // REPORT_DATA, MEASUREMENT and LAUNCH_TCB, the last signed field before the reserved bytes.
+    for (const offset of [0x050, 0x090, 0x1f7]) {
       const flipped = Uint8Array.from(bytes);
       flipped[offset]! ^= 0x01;
       expect(await codeOf(verifySnpReport(flipped, await optionsFor(e)))).toMatch(/^signature-invalid:/);
@@ -285,10 +286,10 @@ describe("real SNP reports: rejections", () => {
     const [path, e] = find((x) => x.signing_key === "VCEK" && x.version >= 3);
     const opts = await optionsFor(e);
     const ark = opts.certificates![2]!;
-    const untrusted = { pinned: new Map(), extra: new Set<string>() };
+    const untrusted = { pinned: new Map(), extra: new Map() };
     expect(await codeOf(verifySnpReport(reportBytes(path), { ...opts, trust: untrusted }))).toMatch(/^cert-untrusted-root:/);
     // The same ARK listed by the operator is trusted (as lab roots are).
-    const listed = { pinned: new Map(), extra: new Set([await fingerprint(ark)]) };
+    const listed = { pinned: new Map(), extra: new Map([[await fingerprint(ark), productOf(e.vek_product_line!)]]) };
     expect((await verifySnpReport(reportBytes(path), { ...opts, trust: listed })).product).toBe(productOf(e.vek_product_line!));
   });
 
@@ -370,11 +371,25 @@ describe("real SNP reports: appraisal", () => {
     expect((await appraise(path, e, { mitigation_vector: { current: [unset] } })).failing.map((r) => r.rule)).toEqual(["mitigation_vector.current"]);
   });
 
-  it("the AWS report with CURRENT_TCB above COMMITTED_TCB is refused when provisional firmware is not allowed", async () => {
-    const [path, e] = one((x, p) => p.startsWith("aws/") && x.current_tcb !== x.committed_tcb)[0]!;
-    const { failing } = await appraise(path, e, { vmpl: [e.vmpl], firmware: { allow_provisional: false } });
-    expect(failing.map((r) => r.rule)).toEqual(["firmware.provisional"]);
-    expect(failing[0]!.actual).toBe(`current ${e.current_tcb.slice(2)} ${e.fw}, committed ${e.committed_tcb.slice(2)} ${e.committed_fw}`);
+  // Why firmware.allow_provisional defaults to true: a VMPL 0 guest's real report runs provisional firmware.
+  it("the reports with CURRENT_TCB above COMMITTED_TCB pass by default and are refused when provisional firmware is not allowed", async () => {
+    const provisional = one((x) => x.current_tcb !== x.committed_tcb);
+    expect(provisional.map(([path, e]) => `${path} VMPL ${e.vmpl}`)).toEqual([
+      "aws/milan-report-v3-vmpl1-aws-vlek-trustee-test-vlek-report.bin VMPL 1",
+      "snp/milan-report-v2-trustee-test-report.bin VMPL 0",
+    ]);
+    for (const [path, e] of provisional) {
+      const vmpl = { vmpl: [e.vmpl] };
+      expect((await appraise(path, e, vmpl)).failing, path).toEqual([]);
+      expect((await appraise(path, e, { ...vmpl, firmware: { allow_provisional: false } })).failing, path).toEqual([
+        {
+          rule: "firmware.provisional",
+          ok: false,
+          expected: "current = committed",
+          actual: `current ${e.current_tcb.slice(2)} ${e.fw}, committed ${e.committed_tcb.slice(2)} ${e.committed_fw}`,
+        },
+      ]);
+    }
   });
 });
 
@@ -536,7 +551,7 @@ describe("trust anchors", () => {
     expect((await trustAnchors("")).extra.size).toBe(0);
     const pem = new TextDecoder().decode(file("amd-roots/canonical/turin-ark.pem"));
     const anchors = await trustAnchors(pem + pem);
-    expect([...anchors.extra]).toEqual([await fingerprint(file("amd-roots/canonical/turin-ark.der"))]);
+    expect([...anchors.extra]).toEqual([[await fingerprint(file("amd-roots/canonical/turin-ark.der")), "Turin"]]);
     expect(anchors.pinned).toBe(PINNED_ARKS);
     await expect(trustAnchors("not a certificate")).rejects.toThrow(/EXTRA_TRUSTED_ARKS/);
     await expect(trustAnchors(pem.slice(0, pem.indexOf("-----END")))).rejects.toThrow(/EXTRA_TRUSTED_ARKS/);

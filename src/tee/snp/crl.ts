@@ -28,8 +28,12 @@ export function parseCrl(der: Uint8Array): Crl {
   return readAs("crl-invalid", "CRL", () => readCrl(der));
 }
 
+// No real AMD CRL has been inspected: a GeneralizedTime before 2050 there (an RFC 5280 slip, not a
+// forgery; the CRL is signed) must not turn every revocation check into a refusal.
+const CRL_TIMES = { split2050: false };
+
 function readCrl(der: Uint8Array): Crl {
-  const [tbsNode, sigAlg, sigValue] = seq(decode(der, "CRL"), "CertificateList", 3);
+  const [tbsNode, sigAlg, sigValue] = seq(decode(der, "CRL"), "CertificateList", 3, 3);
   const fields = seq(tbsNode, "TBSCertList", 4);
   // version is OPTIONAL: absent means v1 (no extensions); present it must say v2 (INTEGER 1).
   const hasVersion = fields[0] instanceof asn1js.Integer;
@@ -38,7 +42,7 @@ function readCrl(der: Uint8Array): Crl {
   if (!innerAlg || !issuer) fail("TBSCertList is incomplete");
   checkSignatureAlgorithms(innerAlg, sigAlg!);
   let i = 0;
-  const nextUpdate = isTime(rest[i]) ? time(rest[i++], "nextUpdate") : undefined;
+  const nextUpdate = isTime(rest[i]) ? time(rest[i++], "nextUpdate", CRL_TIMES) : undefined;
   const revoked = new Set<bigint>();
   if (rest[i] instanceof asn1js.Sequence) {
     for (const entry of seq(rest[i++], "revokedCertificates")) revoked.add(integer(seq(entry, "revoked entry", 2)[0], "revoked serial"));
@@ -53,7 +57,7 @@ function readCrl(der: Uint8Array): Crl {
     signature: bitString(sigValue, "signatureValue"),
     issuer: raw(issuer),
     issuerCn: commonName(issuer, "issuer"),
-    thisUpdate: time(thisUpdate, "thisUpdate"),
+    thisUpdate: time(thisUpdate, "thisUpdate", CRL_TIMES),
     revoked,
   };
   if (nextUpdate) crl.nextUpdate = nextUpdate;
@@ -63,10 +67,10 @@ function readCrl(der: Uint8Array): Crl {
 /** Throws VerificationError("crl-invalid") unless `ark` issued and signed the CRL. */
 export async function verifyCrl(crl: Crl, ark: Certificate): Promise<void> {
   if (!equalBytes(crl.issuer, ark.subject)) {
-    throw new VerificationError("crl-invalid", `the CRL issuer CN=${crl.issuerCn ?? "?"} is not the chain's ARK CN=${ark.subjectCn ?? "?"}`);
+    throw new VerificationError("crl-invalid", `the CRL issuer CN=${crl.issuerCn ?? "?"} is not the chain's ARK CN=${ark.subjectCn}`);
   }
   if (!(await verifyRsaPss(ark.spki, crl.tbs, crl.signature))) {
-    throw new VerificationError("crl-invalid", `the CRL signature by CN=${ark.subjectCn ?? "?"} does not verify`);
+    throw new VerificationError("crl-invalid", `the CRL signature by CN=${ark.subjectCn} does not verify`);
   }
 }
 

@@ -9,8 +9,10 @@ const OID = {
   rsassaPss: "1.2.840.113549.1.1.10",
   mgf1: "1.2.840.113549.1.1.8",
   sha384: "2.16.840.1.101.3.4.2.2",
-  commonName: "2.5.4.3",
 } as const;
+
+/** The attribute types of AMD's names (X.520). */
+export const ATTRIBUTE = { C: "2.5.4.6", L: "2.5.4.7", ST: "2.5.4.8", O: "2.5.4.10", OU: "2.5.4.11", CN: "2.5.4.3" } as const;
 
 export type Node = asn1js.BaseBlock;
 
@@ -34,15 +36,24 @@ export function readAs<T>(code: VerificationErrorCode, what: string, read: () =>
 
 /** Decodes one complete DER element; trailing bytes or decode errors are malformed input. */
 export function decode(bytes: Uint8Array, what: string): Node {
-  // parseEmbedded: false keeps asn1js from guessing at OCTET/BIT STRING contents (a random hwID can look like BER).
-  const { offset, result } = asn1js.fromBER(buf(bytes), { parseEmbedded: false, copyInput: false });
+  let decoded: ReturnType<typeof asn1js.fromBER>;
+  try {
+    // parseEmbedded: false keeps asn1js from guessing at OCTET/BIT STRING contents (a random hwID can look like BER).
+    decoded = asn1js.fromBER(buf(bytes), { parseEmbedded: false, copyInput: false });
+  } catch (e) {
+    // asn1js throws (rather than flagging) on a GeneralizedTime it cannot read.
+    fail(`${what} is not valid DER (${(e as Error).message})`);
+  }
+  const { offset, result } = decoded;
   if (offset !== bytes.length || result.error) fail(`${what} is not a single DER element`);
   return result;
 }
 
-export function seq(n: Node | undefined, what: string, min = 0): Node[] {
-  if (!(n instanceof asn1js.Sequence) || n.valueBlock.value.length < min) fail(`${what} is not a SEQUENCE of ${min}+ elements`);
-  return n.valueBlock.value;
+/** The elements of a SEQUENCE of min..max elements. */
+export function seq(n: Node | undefined, what: string, min = 0, max = Infinity): Node[] {
+  const count = n instanceof asn1js.Sequence ? n.valueBlock.value.length : -1;
+  if (count < min || count > max) fail(`${what} is not a SEQUENCE of ${min === max ? min : `${min}+`} elements`);
+  return (n as asn1js.Sequence).valueBlock.value;
 }
 
 /** Encoded bytes of an element, header included, as they appear in the input. */
@@ -71,14 +82,42 @@ function text(n: Node | undefined, what: string): string {
   return value;
 }
 
+export function boolean(n: Node | undefined, what: string): boolean {
+  if (!(n instanceof asn1js.Boolean)) fail(`${what} is not a BOOLEAN`);
+  return n.valueBlock.value;
+}
+
 export function isTime(n: Node | undefined): n is asn1js.UTCTime {
-  // GeneralizedTime extends UTCTime in asn1js; both are allowed by RFC 5280.
+  // GeneralizedTime extends UTCTime in asn1js.
   return n instanceof asn1js.UTCTime;
 }
 
-export function time(n: Node | undefined, what: string): Date {
+const TIME_FORMS = {
+  UTCTime: { pattern: /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/, form: "YYMMDDHHMMSSZ" },
+  GeneralizedTime: { pattern: /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/, form: "YYYYMMDDHHMMSSZ" },
+};
+
+/**
+ * RFC 5280 §4.1.2.5 (and §5.1.2.4 for CRLs): UTCTime exactly YYMMDDHHMMSSZ for 1950–2049, GeneralizedTime
+ * exactly YYYYMMDDHHMMSSZ from 2050 on; no fractions, no offsets. Read from the raw text, because asn1js
+ * turns an unreadable UTCTime into a date in 1899 and accepts fractions and offsets.
+ */
+export function time(n: Node | undefined, what: string, { split2050 = true } = {}): Date {
   if (!isTime(n)) fail(`${what} is not a UTCTime or GeneralizedTime`);
-  return n.toDate();
+  const type = n instanceof asn1js.GeneralizedTime ? "GeneralizedTime" : "UTCTime";
+  // At most 32 characters: a longer text cannot match either form anyway.
+  const text = String.fromCharCode(...n.valueBlock.valueHexView.subarray(0, 32));
+  const { pattern, form } = TIME_FORMS[type];
+  const fields = pattern.exec(text)?.slice(1).map(Number);
+  if (!fields) fail(`${what} ${type} "${text.replace(/[^\x20-\x7e]/g, "?")}" is not ${form}`);
+  const [yy, month, day, hour, minute, second] = fields as [number, number, number, number, number, number];
+  const year = type === "GeneralizedTime" ? yy : yy < 50 ? 2000 + yy : 1900 + yy;
+  if (split2050 && type === "GeneralizedTime" && year < 2050) fail(`${what} is a GeneralizedTime before 2050, where RFC 5280 requires UTCTime`);
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC carries 31 April into May and hour 24 into the next day: only a valid date reads back unchanged.
+  const back = [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()];
+  if (back.join() !== [month, day, hour, minute, second].join()) fail(`${what} ${text} is not a valid date and time`);
+  return date;
 }
 
 export function isContext(n: Node | undefined, tag: number): n is asn1js.Constructed {
@@ -94,6 +133,13 @@ export function explicit(n: asn1js.Constructed, what: string): Node {
 export function bitString(n: Node | undefined, what: string): Uint8Array {
   if (!(n instanceof asn1js.BitString) || n.valueBlock.unusedBits !== 0) fail(`${what} is not a whole-byte BIT STRING`);
   return n.valueBlock.valueHexView.slice();
+}
+
+/** A BIT STRING of named bits (keyUsage): whether bit `bit` (0 = the first, most significant) is set. */
+export function namedBits(n: Node | undefined, what: string): (bit: number) => boolean {
+  if (!(n instanceof asn1js.BitString)) fail(`${what} is not a BIT STRING`);
+  const bytes = n.valueBlock.valueHexView;
+  return (bit) => (((bytes[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1) === 1;
 }
 
 /** AlgorithmIdentifier { algorithm, parameters ABSENT or NULL } naming SHA-384. */
@@ -136,14 +182,15 @@ export function checkSignatureAlgorithms(inner: Node, outer: Node): void {
   if (!equalBytes(raw(inner), raw(outer))) fail("signed and outer signature algorithms differ");
 }
 
+/** A Name's attributes as (type OID, text) in order; every RDN must hold exactly one, as in AMD's names. */
+export function nameAttributes(name: Node, what: string): [type: string, value: string][] {
+  return seq(name, what).map((rdn) => {
+    if (!(rdn instanceof asn1js.Set) || rdn.valueBlock.value.length !== 1) fail(`${what} has an RDN that is not a SET of one attribute`);
+    const [type, value] = seq(rdn.valueBlock.value[0], `${what} attribute`, 2, 2);
+    return [oid(type, `${what} attribute type`), text(value, `${what} attribute value`)];
+  });
+}
+
 export function commonName(name: Node, what: string): string | undefined {
-  let cn: string | undefined;
-  for (const rdn of seq(name, what)) {
-    if (!(rdn instanceof asn1js.Set)) fail(`${what} has a non-SET RDN`);
-    for (const atv of rdn.valueBlock.value) {
-      const [type, value] = seq(atv, `${what} attribute`, 2);
-      if (oid(type, `${what} attribute type`) === OID.commonName) cn = text(value, `${what} CN`);
-    }
-  }
-  return cn;
+  return nameAttributes(name, what).find(([type]) => type === ATTRIBUTE.CN)?.[1];
 }

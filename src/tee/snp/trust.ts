@@ -4,7 +4,7 @@
 
 import { ConfigError } from "../../errors";
 import { pemBlocks } from "../../crypto/pem";
-import { fingerprint, parseCertificate } from "./x509";
+import { fingerprint, parseCertificate, type Certificate } from "./x509";
 import type { Product, TrustAnchors } from "./types";
 
 export const PINNED_ARKS: ReadonlyMap<string, Product> = new Map<string, Product>([
@@ -14,11 +14,12 @@ export const PINNED_ARKS: ReadonlyMap<string, Product> = new Map<string, Product
 ]);
 
 /**
- * The pinned ARKs plus the ARKs listed as PEM in the operator's variable (lab/test roots). An empty
- * or absent variable adds nothing; text that is not a list of certificates is a configuration error.
+ * The pinned ARKs plus the ARKs listed as PEM in the operator's variable (lab/test roots), each trusted
+ * only for the product its CN names (ARK-Milan: Milan), as a pinned ARK is. An empty or absent variable
+ * adds nothing; text that is not a list of AMD-shaped ARKs is a configuration error.
  */
 export async function trustAnchors(extraArksPem = ""): Promise<TrustAnchors> {
-  const extra = new Set<string>();
+  const extra = new Map<string, Product>();
   if (extraArksPem.trim() !== "") {
     const begins = extraArksPem.match(/-----BEGIN /g)?.length ?? 0;
     let ders: Uint8Array[];
@@ -31,12 +32,14 @@ export async function trustAnchors(extraArksPem = ""): Promise<TrustAnchors> {
       throw new ConfigError("EXTRA_TRUSTED_ARKS", "must be one or more complete PEM CERTIFICATE blocks");
     }
     for (const [i, der] of ders.entries()) {
+      let cert: Certificate;
       try {
-        parseCertificate(der);
+        cert = parseCertificate(der);
       } catch (e) {
         throw new ConfigError("EXTRA_TRUSTED_ARKS", `certificate ${i + 1} is not an AMD-style ARK (${(e as Error).message})`);
       }
-      extra.add(await fingerprint(der));
+      if (cert.role !== "ARK") throw new ConfigError("EXTRA_TRUSTED_ARKS", `certificate ${i + 1} is CN=${cert.subjectCn} (${cert.role}), not an ARK-<product> root`);
+      extra.set(await fingerprint(der), cert.product);
     }
   }
   return { pinned: PINNED_ARKS, extra };

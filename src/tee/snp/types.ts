@@ -90,7 +90,7 @@ export interface SnpReport {
 
 /** Stable machine-readable reasons. Each becomes the problem `type` suffix at the HTTP layer. */
 export type VerificationErrorCode =
-  | "report-malformed" // wrong size, reserved bits, bad signature field encoding
+  | "report-malformed" // wrong size, reserved bits or bytes not zero, VMPL above 3, bad signature field encoding
   | "report-version" // unsupported version
   | "unsupported-product" // CPUID not a known product, or product unknown for a v2 report
   | "unsupported-signer" // MASK_CHIP_KEY, SIGNING_KEY 7 or reserved, SIGNATURE_ALGO != 1
@@ -159,8 +159,8 @@ export interface VerifiedChain {
 export interface TrustAnchors {
   /** fingerprint → product the ARK is AMD's root for. */
   pinned: ReadonlyMap<string, Product>;
-  /** fingerprints of extra ARKs the operator listed (lab/test chips; trusted for every product). */
-  extra: ReadonlySet<string>;
+  /** fingerprint → product of the extra ARKs the operator listed (lab/test chips), from each ARK's CN (ARK-<Product>). */
+  extra: ReadonlyMap<string, Product>;
 }
 
 /** Where the verifier gets AMD's CRLs (D1 cache + KDS `/{vcek|vlek}/v1/{product}/crl` in the Worker, a file in the CLI). */

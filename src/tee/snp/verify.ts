@@ -21,11 +21,10 @@ import {
   type VerifiedReport,
   type VerifyOptions,
 } from "./types";
-import { clearKeyCache, fingerprint, importVekKey, parseCertificate, verifyRsaPss, type AmdExtensions, type Certificate } from "./x509";
+import { clearKeyCache, fingerprint, importVekKey, parseCertificate, verifyRsaPss, type Certificate } from "./x509";
 
 const CACHE_SIZE = 1000;
 
-const VEK_CN: Record<SignerKind, string> = { VCEK: "SEV-VCEK", VLEK: "SEV-VLEK" };
 const INTERMEDIATE_NAME: Record<SignerKind, string> = { VCEK: "ASK", VLEK: "ASVK" };
 
 /** The validity window of one certificate of a chain, named for error messages. */
@@ -43,16 +42,16 @@ interface VerifiedIntermediate {
   validity: Validity[];
 }
 
+/** What binds a VEK to a report, on a parsed certificate and a cached entry alike. */
+type VekFacts = Pick<Certificate, "product" | "issuerCn" | "amd">;
+
 /** A VEK whose chain verified: all a warm verification needs, so nothing is parsed again. */
-interface VerifiedVek {
+interface VerifiedVek extends VekFacts {
   fp: string;
   der: Uint8Array;
   serial: bigint;
-  /** From the subject CN; undefined for a certificate that is neither SEV-VCEK nor SEV-VLEK. */
-  signer?: SignerKind;
+  signer: SignerKind;
   key: CryptoKey;
-  amd: AmdExtensions;
-  issuerCn?: string;
   intermediate: VerifiedIntermediate;
   validity: Validity[];
 }
@@ -132,14 +131,9 @@ function reportProduct(report: SnpReport, hint: Product | undefined): Product | 
   return hint;
 }
 
-/** The product an AMD intermediate (CN=SEV-<P> or SEV-VLEK-<P>) belongs to. */
-function issuerProduct(issuerCn: string | undefined): Product | undefined {
-  return PRODUCTS.find((p) => issuerCn === `SEV-${p}` || issuerCn === `SEV-VLEK-${p}`);
-}
-
 /** A v2 report without hint takes the product from the VEK's issuer; the chain must then reach that product's ARK. */
-function productFor(ctx: Context, issuerCn: string | undefined): Product {
-  const product = ctx.product ?? issuerProduct(issuerCn);
+function productFor(ctx: Context, vekProduct: Product | undefined): Product {
+  const product = ctx.product ?? vekProduct;
   if (!product) throw new VerificationError("unsupported-product", `v2 report: product unknown; pass a product hint (${PRODUCT_LIST})`);
   return product;
 }
@@ -154,7 +148,7 @@ async function* vekCandidates(ctx: Context): AsyncGenerator<Candidate> {
   yield* rank(ctx, cached.map((entry) => ({ entry })));
   // Reached only when no cached candidate verified the report (the caller stops iterating on success).
   const uncached = suppliedCerts(ctx)
-    .filter((cert, i) => !known[i] && cert.subjectCn === VEK_CN[ctx.signer])
+    .filter((cert, i) => !known[i] && cert.role === ctx.signer)
     .map((cert) => ({ cert }));
   yield* rank(ctx, uncached);
   if (cached.length + uncached.length === 0) yield await fetchedVcek(ctx);
@@ -163,9 +157,9 @@ async function* vekCandidates(ctx: Context): AsyncGenerator<Candidate> {
 /** Several supplied VEKs (e.g. re-issued ones): try those that bind to the report and are in date first. */
 function rank(ctx: Context, candidates: Candidate[]): Candidate[] {
   const score = (c: Candidate) => {
-    const { amd, issuerCn, notBefore, notAfter } = "entry" in c ? { ...c.entry, ...vekValidity(c.entry) } : c.cert;
-    const product = ctx.product ?? issuerProduct(issuerCn);
-    const binds = product !== undefined && !bindingProblem(ctx, product, ctx.signer, issuerCn, amd);
+    const vek = "entry" in c ? { ...c.entry, ...vekValidity(c.entry) } : c.cert;
+    const binds = !bindingProblem(ctx, productFor(ctx, vek.product), vek);
+    const { notBefore, notAfter } = vek;
     const inDate = notBefore <= ctx.now && ctx.now <= notAfter;
     return (binds ? 2 : 0) + (inDate ? 1 : 0);
   };
@@ -219,14 +213,15 @@ async function fetchedVcek(ctx: Context): Promise<Candidate> {
   if (!provider) throw new VerificationError("cert-missing", "no VCEK supplied and no certificate provider configured");
   const der = await fromProvider("VCEK", () => provider.vcek(product, hwidOf(report, product), decodeTcb(report.reportedTcb, product)));
   if (!der) throw new VerificationError("cert-missing", `no VCEK for this ${product} chip at REPORTED_TCB ${decodeTcb(report.reportedTcb, product).raw}`);
-  return { cert: parseCertificate(der) };
+  const cert = parseCertificate(der);
+  if (cert.role !== "VCEK") throw new VerificationError("vek-mismatch", `the report is signed by the VCEK but the certificate is not a SEV-VCEK: the provider returned a ${cert.role}`);
+  return { cert };
 }
 
 async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedReport> {
   const { report, signer, opts, now } = ctx;
   const fresh = !("entry" in candidate);
-  const issuerCn = "entry" in candidate ? candidate.entry.issuerCn : candidate.cert.issuerCn;
-  const product = productFor(ctx, issuerCn);
+  const product = productFor(ctx, "entry" in candidate ? candidate.entry.product : candidate.cert.product);
   const entry = "entry" in candidate ? candidate.entry : await verifyChain(ctx, product, candidate.cert);
 
   checkTrust(opts.trust, entry.intermediate.arkFp, product);
@@ -234,7 +229,7 @@ async function verifyWith(ctx: Context, candidate: Candidate): Promise<VerifiedR
     if (now < v.notBefore) throw new VerificationError("cert-expired", `${v.name} certificate is not valid before ${v.notBefore.toISOString()}`);
     if (now > v.notAfter) throw new VerificationError("cert-expired", `${v.name} certificate expired at ${v.notAfter.toISOString()}`);
   }
-  const problem = bindingProblem(ctx, product, entry.signer, entry.issuerCn, entry.amd);
+  const problem = bindingProblem(ctx, product, entry);
   if (problem) throw problem;
   const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, entry.key, buf(report.signature), buf(report.bytes.subarray(0, SIGNED_SIZE)));
   if (!ok) throw new VerificationError("signature-invalid", `the report signature does not verify with the ${signer}`);
@@ -313,74 +308,109 @@ async function checkRevocation(ctx: Context, product: Product, entry: VerifiedVe
   return { status: "checked", detail: `${what} of ${crl.thisUpdate.toISOString()}, next update ${next}` };
 }
 
+/** Pinned or operator-listed, and for this product: an ARK vouches only for the product its CN names. */
+function trusted(trust: TrustAnchors, arkFp: string, product: Product): boolean {
+  return trust.pinned.get(arkFp) === product || trust.extra.get(arkFp) === product;
+}
+
 function checkTrust(trust: TrustAnchors, arkFp: string, product: Product): void {
-  if (trust.pinned.get(arkFp) !== product && !trust.extra.has(arkFp)) {
-    throw new VerificationError("cert-untrusted-root", `ARK ${arkFp.slice(0, 16)}… is neither AMD's pinned ${product} root nor operator-listed`);
+  if (!trusted(trust, arkFp, product)) {
+    throw new VerificationError("cert-untrusted-root", `ARK ${arkFp.slice(0, 16)}… is neither AMD's pinned ${product} root nor an operator-listed ${product} root`);
   }
 }
 
 /** Why this VEK does not belong to this report (docs/snp-verification.md §Binding a VEK to a report), or undefined. */
-function bindingProblem(ctx: Context, product: Product, vekSigner: SignerKind | undefined, issuerCn: string | undefined, amd: AmdExtensions): VerificationError | undefined {
+function bindingProblem(ctx: Context, product: Product, vek: VekFacts): VerificationError | undefined {
   const { report, signer } = ctx;
+  const { amd } = vek;
   const mismatch = (reason: string) => new VerificationError("vek-mismatch", reason);
-  if (vekSigner !== signer) return mismatch(`the report is signed by the ${signer} but the certificate is not a ${VEK_CN[signer]}`);
-  const expectedIssuer = signer === "VCEK" ? `SEV-${product}` : `SEV-VLEK-${product}`;
-  if (issuerCn !== expectedIssuer) return mismatch(`${signer} issued by CN=${issuerCn ?? "?"}, expected ${expectedIssuer}`);
-  // KDS treats an SPL it does not encode as 0, so a missing extension counts as 0.
+  if (vek.product !== product) return mismatch(`${signer} issued by CN=${vek.issuerCn}, not by the ${product} ${INTERMEDIATE_NAME[signer]}`);
+  // parseCertificate makes every SPL extension of the product present.
   for (const [name, reported] of Object.entries(tcbSpls(report.reportedTcb, product))) {
-    const certified = amd.spl[name as keyof typeof amd.spl] ?? 0;
+    const certified = amd.spl[name as keyof typeof amd.spl];
     if (certified !== reported) return mismatch(`${signer} ${name} is ${certified} but REPORTED_TCB has ${reported}`);
   }
   if (signer === "VCEK" && !isAllZero(report.chipId)) {
     if (product === "Turin" && !isAllZero(report.chipId.subarray(8))) return mismatch("Turin CHIP_ID must be zero after byte 8");
-    if (!amd.hwid) return mismatch("the VCEK has no hwID extension");
-    if (!equalBytes(amd.hwid, hwidOf(report, product))) {
-      return mismatch(`VCEK hwID ${toHex(amd.hwid.subarray(0, 8))}… is not CHIP_ID ${toHex(report.chipId.subarray(0, 8))}…`);
+    // parseCertificate makes a VCEK carry hwID.
+    const hwid = amd.hwid!;
+    if (!equalBytes(hwid, hwidOf(report, product))) {
+      return mismatch(`VCEK hwID ${toHex(hwid.subarray(0, 8))}… is not CHIP_ID ${toHex(report.chipId.subarray(0, 8))}…`);
     }
   }
   return undefined;
 }
 
-function issuedBy(cert: Certificate, pool: Certificate[]): Certificate | undefined {
-  return pool.find((c) => equalBytes(c.subject, cert.issuer));
-}
-
-/** The issuer of `cert` among the supplied certificates, else among the provider's chain for this product. */
-async function findIssuer(ctx: Context, product: Product, cert: Certificate, name: string): Promise<Certificate> {
-  const supplied = issuedBy(cert, suppliedCerts(ctx));
-  if (supplied) return supplied;
+async function providerChain(ctx: Context, product: Product): Promise<Certificate[]> {
   const provider = ctx.opts.provider;
   if (provider && !ctx.providerChain) {
     const ders = await fromProvider(`${product} certificate chain`, () => provider.chain(product, ctx.signer));
     ctx.providerChain = ders.map(parseCertificate);
   }
-  const fetched = issuedBy(cert, ctx.providerChain ?? []);
-  if (fetched) return fetched;
-  if (ctx.providerChain?.length) {
-    throw new VerificationError("cert-chain-invalid", `the issuer CN=${cert.issuerCn ?? "?"} is not among the ${product} ${name}/ARK certificates`);
+  return ctx.providerChain ?? [];
+}
+
+/**
+ * Runs `use` on each certificate named as `cert`'s issuer, the supplied ones first and then (fetched on first
+ * need) the provider's chain for this product, until one succeeds: a same-named decoy listed before the genuine
+ * issuer must not break a valid chain. When all fail, the first failure is the verdict.
+ */
+async function viaIssuer<T>(ctx: Context, product: Product, cert: Certificate, name: string, use: (issuer: Certificate) => Promise<T>): Promise<T> {
+  let firstError: VerificationError | undefined;
+  const tried: Certificate[] = [];
+  const attempt = async (pool: Certificate[]): Promise<{ value: T } | undefined> => {
+    for (const issuer of pool) {
+      if (!equalBytes(issuer.subject, cert.issuer) || tried.some((t) => equalBytes(t.der, issuer.der))) continue;
+      tried.push(issuer);
+      try {
+        return { value: await use(issuer) };
+      } catch (e) {
+        if (!(e instanceof VerificationError)) throw e;
+        firstError ??= e;
+      }
+    }
+    return undefined;
+  };
+  const supplied = await attempt(suppliedCerts(ctx));
+  if (supplied) return supplied.value;
+  let chain: Certificate[];
+  try {
+    chain = await providerChain(ctx, product);
+  } catch (e) {
+    // A supplied issuer that failed says more than a provider that cannot answer.
+    throw firstError ?? e;
   }
-  throw new VerificationError("cert-missing", `no ${name} certificate CN=${cert.issuerCn ?? "?"} supplied or available`);
+  const fetched = await attempt(chain);
+  if (fetched) return fetched.value;
+  if (firstError) throw firstError;
+  if (ctx.providerChain?.length) {
+    throw new VerificationError("cert-chain-invalid", `the issuer CN=${cert.issuerCn} is not among the ${product} ${name}/ARK certificates`);
+  }
+  throw new VerificationError("cert-missing", `no ${name} certificate CN=${cert.issuerCn} supplied or available`);
 }
 
 async function verifyChain(ctx: Context, product: Product, vek: Certificate): Promise<VerifiedVek> {
-  const interName = INTERMEDIATE_NAME[ctx.signer];
-  const inter = await verifiedIntermediate(ctx, product, await findIssuer(ctx, product, vek, interName), interName);
-  if (vek.keyType !== "ec-p384") throw new VerificationError("cert-malformed", `the ${ctx.signer} key is not EC P-384`);
-  if (!(await verifyRsaPss(inter.cert.spki, vek.tbs, vek.signature))) {
-    throw new VerificationError("cert-chain-invalid", `the ${ctx.signer} signature by ${inter.cert.subjectCn ?? interName} does not verify`);
-  }
-  const signer = (Object.keys(VEK_CN) as SignerKind[]).find((k) => VEK_CN[k] === vek.subjectCn);
+  const { signer } = ctx;
+  const interName = INTERMEDIATE_NAME[signer];
+  const inter = await viaIssuer(ctx, product, vek, interName, async (candidate) => {
+    const verified = await verifiedIntermediate(ctx, product, candidate, interName);
+    if (!(await verifyRsaPss(candidate.spki, vek.tbs, vek.signature))) {
+      throw new VerificationError("cert-chain-invalid", `the ${signer} signature by ${candidate.subjectCn} does not verify`);
+    }
+    return verified;
+  });
   const entry: VerifiedVek = {
     fp: await fingerprint(vek.der),
     der: vek.der,
     serial: vek.serial,
+    signer,
+    product: vek.product,
     key: await importVekKey(vek.spki),
     amd: vek.amd,
     issuerCn: vek.issuerCn,
     intermediate: inter,
-    validity: [...inter.validity, { name: signer ?? "VEK", notBefore: vek.notBefore, notAfter: vek.notAfter }],
+    validity: [...inter.validity, { name: signer, notBefore: vek.notBefore, notAfter: vek.notAfter }],
   };
-  if (signer) entry.signer = signer;
   veksByDer.set(derKey(vek.der), entry);
   return entry;
 }
@@ -388,29 +418,27 @@ async function verifyChain(ctx: Context, product: Product, vek: Certificate): Pr
 async function verifiedIntermediate(ctx: Context, product: Product, inter: Certificate, name: string): Promise<VerifiedIntermediate> {
   const interFp = await fingerprint(inter.der);
   const cached = intermediates.get(interFp);
-  if (cached) {
-    checkTrust(ctx.opts.trust, cached.arkFp, product);
-    return cached;
-  }
-  const ark = await findIssuer(ctx, product, inter, "ARK");
-  const arkFp = await fingerprint(ark.der);
-  checkTrust(ctx.opts.trust, arkFp, product);
-  if (ark.keyType !== "rsa" || inter.keyType !== "rsa") throw new VerificationError("cert-malformed", `the ARK and ${name} keys must be RSA`);
-  if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) {
-    throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
-  }
-  if (!(await verifyRsaPss(ark.spki, inter.tbs, inter.signature))) {
-    throw new VerificationError("cert-chain-invalid", `the ${name} signature by the ARK does not verify`);
-  }
-  const entry: VerifiedIntermediate = {
-    cert: inter,
-    ark,
-    arkFp,
-    validity: [
-      { name: "ARK", notBefore: ark.notBefore, notAfter: ark.notAfter },
-      { name, notBefore: inter.notBefore, notAfter: inter.notAfter },
-    ],
-  };
+  // A cached intermediate whose ARK is not trusted now may still chain to another, trusted, ARK.
+  if (cached && trusted(ctx.opts.trust, cached.arkFp, product)) return cached;
+  const entry = await viaIssuer(ctx, product, inter, "ARK", async (ark): Promise<VerifiedIntermediate> => {
+    const arkFp = await fingerprint(ark.der);
+    checkTrust(ctx.opts.trust, arkFp, product);
+    if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) {
+      throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
+    }
+    if (!(await verifyRsaPss(ark.spki, inter.tbs, inter.signature))) {
+      throw new VerificationError("cert-chain-invalid", `the ${name} signature by the ARK does not verify`);
+    }
+    return {
+      cert: inter,
+      ark,
+      arkFp,
+      validity: [
+        { name: "ARK", notBefore: ark.notBefore, notAfter: ark.notAfter },
+        { name, notBefore: inter.notBefore, notAfter: inter.notAfter },
+      ],
+    };
+  });
   intermediates.set(interFp, entry);
   return entry;
 }
