@@ -129,7 +129,7 @@ const cases: Case[] = [
     rule: "firmware.min_version",
     policy: { firmware: { min_version: "1.55.40" } },
     pass: { currentVersion: { major: 1, minor: 56, build: 0 } },
-    fail: { currentVersion: { major: 1, minor: 55, build: 39 } },
+    fail: { currentVersion: { major: 1, minor: 55, build: 39 }, committedVersion: { major: 1, minor: 55, build: 39 } },
     expected: ">= 1.55.40",
     actual: "1.55.39",
   },
@@ -151,7 +151,14 @@ const cases: Case[] = [
     expected: `${OTHER(48)} or ${"34".repeat(48)}`,
     actual: "00".repeat(48),
   },
-  { rule: "author_key_digest", policy: { author_key_digests: ["56".repeat(48)] }, pass: { authorKeyEn: true, authorKeyDigest: fill(48, 0x56) }, fail: {}, expected: "56".repeat(48), actual: "00".repeat(48) },
+  {
+    rule: "author_key_digest",
+    policy: { author_key_digests: ["56".repeat(48)] },
+    pass: { authorKeyEn: true, authorKeyDigest: fill(48, 0x56) },
+    fail: { authorKeyEn: true, authorKeyDigest: fill(48, 0x57) },
+    expected: `AUTHOR_KEY_EN set and digest ${"56".repeat(48)}`,
+    actual: `AUTHOR_KEY_EN set, digest ${"57".repeat(48)}`,
+  },
   { rule: "family_id", policy: { family_id: "78".repeat(16) }, pass: { familyId: fill(16, 0x78) }, fail: { familyId: fill(16, 0x79) }, expected: "78".repeat(16), actual: "79".repeat(16) },
   { rule: "image_id", policy: { image_id: "9a".repeat(16) }, pass: { imageId: fill(16, 0x9a) }, fail: {}, expected: "9a".repeat(16), actual: "00".repeat(16) },
   { rule: "guest_svn", policy: { min_guest_svn: 5 }, pass: { guestSvn: 5 }, fail: { guestSvn: 4 }, expected: ">= 5", actual: "4" },
@@ -167,7 +174,7 @@ const cases: Case[] = [
     rule: "mitigation_vector.launch",
     policy: { mitigation_vector: { launch: [2] } },
     pass: { version: 5, launchMitVector: 0x4n },
-    fail: { version: 3, launchMitVector: 0x4n },
+    fail: { version: 3 },
     expected: "bits 2 set",
     actual: "none: a v3 report has no mitigation vectors",
   },
@@ -229,10 +236,19 @@ describe("each rule passes and fails with its reason", () => {
 });
 
 describe("which rules appear", () => {
-  it("the default policy: report_data, measurement, signer, vmpl and debug only", async () => {
+  it("the default policy: the expectations, signer, VMPL, DEBUG, MIGRATE_MA and the two TCB relations", async () => {
     const a = await appraise({});
     expect(a.ok).toBe(true);
-    expect(a.rules.map((r) => r.rule)).toEqual(["report_data", "measurement", "signer", "vmpl", "guest_policy.debug"]);
+    expect(a.rules.map((r) => r.rule)).toEqual([
+      "report_data",
+      "measurement",
+      "signer",
+      "vmpl",
+      "guest_policy.debug",
+      "guest_policy.migrate_ma",
+      "tcb.reported_not_above_current",
+      "firmware.provisional",
+    ]);
     expect(a.rules.find((r) => r.rule === "signer")).toEqual({ rule: "signer", ok: true, expected: "VCEK or VLEK", actual: "VCEK" });
     expect(a.policy).toEqual(parseSnpPolicy(""));
   });

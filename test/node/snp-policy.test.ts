@@ -23,7 +23,7 @@ const DEFAULT = {
   mitigation_vector: {},
   guest_policy: {
     debug: "forbidden",
-    migrate_ma: "any",
+    migrate_ma: "forbidden",
     smt: "any",
     single_socket: "any",
     cxl_allow: "any",

@@ -4,6 +4,7 @@
 
 import { equalBytes, toHex } from "../../crypto/bytes";
 import { versionParts, type BitRule, type SnpPolicy } from "./policy";
+import { splsAbove } from "./report";
 import { PRODUCTS, VerificationError, type FirmwareVersion, type GuestPolicy, type PlatformInfo, type RuleResult, type Tcb, type VerifiedReport } from "./types";
 
 /** What the caller expects beyond the policy. null (the offline CLI only): no expectation, the rule is reported unchecked. */
@@ -59,6 +60,7 @@ function oneOf(values: readonly (string | number)[]): string {
 }
 
 const fw = (v: FirmwareVersion) => `${v.major}.${v.minor}.${v.build}`;
+const fwParts = (v: FirmwareVersion) => [v.major, v.minor, v.build];
 
 /** a ≥ b, comparing version parts in order. */
 function atLeast(a: number[], b: number[]): boolean {
@@ -113,14 +115,23 @@ export function appraiseSnp(v: VerifiedReport, expect: Expectations, policy: Snp
       if (min !== undefined && got !== undefined) add(`tcb.${which}.${part}`, got >= min, `>= ${min}`, String(got));
     }
   }
+  // Always (go-sev-guest validateTcb): the VEK is bound to REPORTED_TCB, which the host chooses; above
+  // CURRENT_TCB it would vouch for fixes the running firmware lacks.
+  const reportedAbove = splsAbove(r.reportedTcb, r.currentTcb, v.product);
+  add("tcb.reported_not_above_current", !reportedAbove.length, `<= ${v.currentTcb.raw} in every SPL`, [v.reportedTcb.raw, ...reportedAbove].join(": "));
+
+  const cur = r.currentVersion;
   const minFw = policy.firmware.min_version;
-  if (minFw !== undefined) {
-    const cur = r.currentVersion;
-    add("firmware.min_version", atLeast([cur.major, cur.minor, cur.build], versionParts(minFw, 3)!), `>= ${minFw}`, fw(cur));
-  }
-  if (!policy.firmware.allow_provisional) {
-    const same = r.currentTcb === r.committedTcb && fw(r.currentVersion) === fw(r.committedVersion);
-    add("firmware.provisional", same, "current = committed", `current ${v.currentTcb.raw} ${fw(r.currentVersion)}, committed ${v.committedTcb.raw} ${fw(r.committedVersion)}`);
+  if (minFw !== undefined) add("firmware.min_version", atLeast(fwParts(cur), versionParts(minFw, 3)!), `>= ${minFw}`, fw(cur));
+  // Always, as go-sev-guest (validateTcb, validateVersion): provisional firmware (CURRENT above COMMITTED)
+  // only where allowed, and never the committed (anti-rollback) level above the running one.
+  const com = r.committedVersion;
+  const firmwareState = `current ${v.currentTcb.raw} ${fw(cur)}, committed ${v.committedTcb.raw} ${fw(com)}`;
+  if (policy.firmware.allow_provisional) {
+    const committedAbove = splsAbove(r.committedTcb, r.currentTcb, v.product);
+    add("firmware.provisional", !committedAbove.length && atLeast(fwParts(cur), fwParts(com)), "committed <= current", [firmwareState, ...committedAbove].join(": "));
+  } else {
+    add("firmware.provisional", r.currentTcb === r.committedTcb && fw(cur) === fw(com), "current = committed", firmwareState);
   }
 
   const exact: [string, string | undefined, Uint8Array][] = [
@@ -130,12 +141,15 @@ export function appraiseSnp(v: VerifiedReport, expect: Expectations, policy: Snp
     ["image_id", policy.image_id, r.imageId],
   ];
   for (const [rule, want, got] of exact) if (want !== undefined) allowed(rule, [want], toHex(got));
-  const lists: [string, string[] | undefined, Uint8Array][] = [
-    ["id_key_digest", policy.id_key_digests, r.idKeyDigest],
-    ["author_key_digest", policy.author_key_digests, r.authorKeyDigest],
-    ["chip_id", policy.chip_ids, r.chipId],
-  ];
-  for (const [rule, want, got] of lists) if (want !== undefined) allowed(rule, want, toHex(got));
+  if (policy.id_key_digests) allowed("id_key_digest", policy.id_key_digests, toHex(r.idKeyDigest));
+  const authorKeys = policy.author_key_digests;
+  if (authorKeys) {
+    // The firmware vouches for AUTHOR_KEY_DIGEST only with AUTHOR_KEY_EN set (go-sev-guest validateKeys).
+    const digest = toHex(r.authorKeyDigest);
+    const actual = `AUTHOR_KEY_EN ${r.authorKeyEn ? "set" : "clear"}, digest ${digest}`;
+    add("author_key_digest", r.authorKeyEn && authorKeys.includes(digest), `AUTHOR_KEY_EN set and digest ${oneOf(authorKeys)}`, actual);
+  }
+  if (policy.chip_ids) allowed("chip_id", policy.chip_ids, toHex(r.chipId));
   if (policy.min_guest_svn !== undefined) add("guest_svn", r.guestSvn >= policy.min_guest_svn, `>= ${policy.min_guest_svn}`, String(r.guestSvn));
 
   const vectors = { current: r.currentMitVector, launch: r.launchMitVector };

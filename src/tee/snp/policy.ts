@@ -1,6 +1,8 @@
 // The SNP appraisal policy: a workload's tee_config as a declarative JSON document, validated with zod.
 // Every key is optional. The defaults are as permissive as virtee/reference-kbs (which checks only the
-// measurement and REPORT_DATA) except for two: a debuggable guest is refused and only VMPL 0 is accepted.
+// measurement and REPORT_DATA) except for three: a debuggable guest and one with a migration agent are
+// refused (as go-sev-guest's defaults do), and only VMPL 0 is accepted. Provisional firmware stays allowed
+// by default, unlike go-sev-guest: see firmware.allow_provisional.
 // The parsed policy keeps the document's snake_case shape with every default filled in, so it can be
 // shown as the effective policy and parses back to itself.
 
@@ -86,8 +88,8 @@ const document = strict({
   guest_policy: z.prefault(strict({
     /** DEBUG: the host may decrypt the guest. Default "forbidden" (or from the legacy allow_debug). */
     debug: z.optional(bit),
-    /** MIGRATE_MA: a migration agent may be associated. */
-    migrate_ma: z._default(bit, "any"),
+    /** MIGRATE_MA: a migration agent may be associated. Default "forbidden": an agent can move the guest and its memory elsewhere. */
+    migrate_ma: z._default(bit, "forbidden"),
     /** SMT: the host may run the guest with SMT on. */
     smt: z._default(bit, "any"),
     /** SINGLE_SOCKET: the guest may run on one socket only. */
@@ -128,7 +130,12 @@ const document = strict({
   firmware: z.prefault(strict({
     /** Lowest current firmware "MAJOR.MINOR.BUILD" (CURRENT_MAJOR/MINOR/BUILD). */
     min_version: z.optional(version(3, "1.55.40")),
-    /** false: refuse provisional firmware, i.e. CURRENT_TCB and version must equal COMMITTED_TCB and version. */
+    /**
+     * false: refuse provisional firmware, i.e. CURRENT_TCB and version must equal COMMITTED_TCB and version.
+     * true (the default): COMMITTED may lag CURRENT but never exceed it. Default true because real reports
+     * from VMPL 0 guests run provisional firmware (test/fixtures: trustee's Milan report, CURRENT_TCB
+     * microcode 0xce over COMMITTED 0x73); go-sev-guest refuses them unless told otherwise.
+     */
     allow_provisional: z._default(z.boolean({ error: "expected true or false" }), true),
   }), {}),
   /** Exact HOST_DATA (64 hex), e.g. the hash of CoCo init-data. */

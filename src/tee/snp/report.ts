@@ -2,7 +2,7 @@
 // Layout: AMD pub. 56860, ATTESTATION_REPORT and TCB_VERSION structures; what is relied on and checked:
 // docs/snp-verification.md §Report layout to §Guest POLICY and PLATFORM_INFO.
 
-import { concat, isAllZero, reversed } from "../../crypto/bytes";
+import { concat, reversed } from "../../crypto/bytes";
 import { VerificationError, type GuestPolicy, type PlatformInfo, type Product, type SnpReport, type Tcb } from "./types";
 
 export const REPORT_SIZE = 0x4a0;
@@ -15,9 +15,25 @@ const ECDSA_P384_SHA384 = 1;
 /** R and S are 72-byte little-endian fields of which a P-384 scalar uses the low 48 bytes. */
 const SIG_R = 0x2a0;
 const SIG_S = 0x2e8;
-const SIG_FIELD = 72;
 const P384_SCALAR = 48;
-const SIG_END = 0x330;
+
+/**
+ * The reserved byte ranges [from, to) of a report of this version, all of which must be zero (go-sev-guest's
+ * ReportToProto checks the same): v3 put CPUID into 0x188–0x18A, v5 the mitigation vectors into 0x1F8–0x207.
+ * The last three are the unused upper 24 bytes of R and of S and the rest of the signature field.
+ */
+function reservedRanges(version: number): [number, number][] {
+  return [
+    [0x04c, 0x050],
+    [version >= 3 ? 0x18b : 0x188, 0x1a0],
+    [0x1eb, 0x1ec],
+    [0x1ef, 0x1f0],
+    [version >= 5 ? 0x208 : 0x1f8, SIGNED_SIZE],
+    [SIG_R + P384_SCALAR, SIG_S],
+    [SIG_S + P384_SCALAR, 0x330],
+    [0x330, REPORT_SIZE],
+  ];
+}
 
 function malformed(reason: string): never {
   throw new VerificationError("report-malformed", `SNP report: ${reason}`);
@@ -28,8 +44,8 @@ function bit(value: bigint, n: number): boolean {
 }
 
 /**
- * Parses and structurally checks a report. Checks the must-be-one/zero bits go-sev-guest checks,
- * but tolerates unknown PLATFORM_INFO bits: real Turin reports set the reserved bit 6.
+ * Parses and structurally checks a report. Checks the must-be-one/zero bits and bytes go-sev-guest checks,
+ * and the VMPL range, but tolerates unknown PLATFORM_INFO bits: real Turin reports set the reserved bit 6.
  */
 export function parseReport(bytes: Uint8Array): SnpReport {
   if (bytes.length !== REPORT_SIZE) malformed(`expected ${REPORT_SIZE} bytes, got ${bytes.length}`);
@@ -52,13 +68,13 @@ export function parseReport(bytes: Uint8Array): SnpReport {
   if (policy >> 26n !== 0n) malformed("POLICY bits 63:26 must be zero");
   const signerInfo = u32(0x048);
   if (signerInfo >>> 5 !== 0) malformed("signer info bits 31:5 must be zero");
-  if (
-    !isAllZero(b.subarray(SIG_R + P384_SCALAR, SIG_R + SIG_FIELD)) ||
-    !isAllZero(b.subarray(SIG_S + P384_SCALAR, SIG_S + SIG_FIELD)) ||
-    !isAllZero(b.subarray(SIG_END))
-  ) {
-    malformed("unused signature bytes must be zero");
+  for (const [from, to] of reservedRanges(version)) {
+    const at = b.subarray(from, to).findIndex((x) => x !== 0);
+    if (at >= 0) malformed(`reserved byte 0x${(from + at).toString(16)} must be zero, is 0x${b[from + at]!.toString(16).padStart(2, "0")}`);
   }
+  // A guest asks for its report at VMPL 0-3; AMD defines no other value for a guest's request.
+  const vmpl = u32(0x030);
+  if (vmpl > 3) malformed(`VMPL ${vmpl} is outside 0-3`);
 
   const report: SnpReport = {
     bytes: b,
@@ -67,7 +83,7 @@ export function parseReport(bytes: Uint8Array): SnpReport {
     policy,
     familyId: field(0x010, 16),
     imageId: field(0x020, 16),
-    vmpl: u32(0x030),
+    vmpl,
     signatureAlgo,
     currentTcb: u64(0x038),
     platformInfo: u64(0x040),
@@ -120,6 +136,17 @@ export function tcbSpls(raw: bigint, product: Product): SplValues {
     out[name as SplName] = Number((raw >> BigInt(8 * pos)) & 0xffn);
   }
   return out;
+}
+
+/**
+ * Where TCB `a` is above TCB `b`, SPL by SPL in the product's layout (never the TCB as one number), e.g.
+ * ["ucodeSPL 220 > 219"]; empty when a <= b in every SPL.
+ */
+export function splsAbove(a: bigint, b: bigint, product: Product): string[] {
+  const lower = tcbSpls(b, product);
+  return Object.entries(tcbSpls(a, product))
+    .filter(([name, value]) => value > lower[name as SplName]!)
+    .map(([name, value]) => `${name} ${value} > ${lower[name as SplName]}`);
 }
 
 export function decodeTcb(raw: bigint, product: Product): Tcb {
