@@ -81,7 +81,8 @@ const EXPORT_RETRY_MS = 30_000;
 /** Rows wait this long for export, so a whole auth → attest → key flow usually goes out in one D1 batch. */
 const EXPORT_DELAY_MS = 1_000;
 
-const burn = (sql: SqlStorage) => sql.exec("UPDATE session SET state = 'failed'");
+// A burnt session can never use its SEV transport keys again: they go now, not at the deadline.
+const burn = (sql: SqlStorage) => sql.exec("UPDATE session SET state = 'failed'; DELETE FROM sev");
 
 /**
  * One attestation session, a small state machine: challenged → attested (or failed), then gone. It holds

@@ -8,7 +8,7 @@ import { challengeExtraParams, parseSevPolicy, secretPacketJson } from "../tee/s
 import { createLaunchSession, launchSecretPacket, SEV_SECRET_SLOT, verifyLaunchMeasurement } from "../tee/sev/launch";
 import type { Build, LaunchMeasurement, SevChain, SevPolicy, SevTrustAnchors } from "../tee/sev/types";
 
-/** TEK and TIK never leave the session object: they go with its storage. */
+/** TEK and TIK never leave the session object, and are deleted when the session is burnt or expires. */
 export const SEV_SCHEMA = `CREATE TABLE IF NOT EXISTS sev (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   tek BLOB NOT NULL,

@@ -2,11 +2,11 @@
 // holds, and a PSP emulator that does what the firmware does with the KBS's launch blob and secret.
 // Certificates are built with the production encoders, whose byte layout the real-data tests pin;
 // the PSP side computes its HMACs and AES itself so the flow is checked from the other end.
-import { buf, concat, fromBase64Loose, reversed } from "../../src/crypto/bytes";
+import { buf, concat, fromBase64Loose, fromHex, reversed } from "../../src/crypto/bytes";
 import { decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../../src/tee/sev/certs";
 import { sevChainToJson } from "../../src/tee/sev/json";
 import { ecdhWith, kdf } from "../../src/tee/sev/launch";
-import { Algo, Usage, type AmdCaCertificate, type Build, type LaunchMeasurement, type SevCertificate, type SevChain, type SevSignatureSlot } from "../../src/tee/sev/types";
+import { Algo, Usage, type AmdCaCertificate, type Build, type LaunchMeasurement, type SevCertificate, type SevChain, type SevPublicKey, type SevSignatureSlot } from "../../src/tee/sev/types";
 
 const EMPTY_SLOT = (): SevSignatureSlot => ({ usage: Usage.INVALID, algo: Algo.NONE, signature: new Uint8Array(512) });
 
@@ -41,10 +41,9 @@ async function caCertificate(bits: 2048 | 4096, usage: number, keyId: Uint8Array
   return { ...cert, bytes: encodeCaCertificate(cert) };
 }
 
-/** A platform certificate over an EC key, with the given signatures (filled slots first). */
-async function sevCertificate(usage: number, algo: number, publicKey: CryptoKey, sign: ((body: Uint8Array) => Promise<SevSignatureSlot>)[]): Promise<SevCertificate> {
-  const { x, y } = await ecPublic(publicKey);
-  const unsigned = { version: 1 as const, apiMajor: 1, apiMinor: 49, usage, algo, publicKey: { kind: "ec" as const, curve: 2 as const, x, y }, signatures: [EMPTY_SLOT(), EMPTY_SLOT()] as [SevSignatureSlot, SevSignatureSlot] };
+/** A platform certificate over a public key, with the given signatures (filled slots first). */
+async function sevCertificate(usage: number, algo: number, publicKey: SevPublicKey, sign: ((body: Uint8Array) => Promise<SevSignatureSlot>)[]): Promise<SevCertificate> {
+  const unsigned = { version: 1 as const, apiMajor: 1, apiMinor: 49, usage, algo, publicKey, signatures: [EMPTY_SLOT(), EMPTY_SLOT()] as [SevSignatureSlot, SevSignatureSlot] };
   const body = encodeSevCertificate(unsigned).subarray(0, 0x414);
   const slots = await Promise.all(sign.map((s) => s(body)));
   const cert = { ...unsigned, signatures: [slots[0] ?? EMPTY_SLOT(), slots[1] ?? EMPTY_SLOT()] as [SevSignatureSlot, SevSignatureSlot] };
@@ -62,33 +61,93 @@ function ecdsaSigner(usage: number, key: CryptoKey) {
   };
 }
 
-function rsaSigner(bits: 2048 | 4096, key: CryptoKey) {
+/** RSA-PSS with the hash of the key size (SHA-256 for 2048 bits, SHA-384 for 4096), the LE integer zero-padded to the slot. */
+function rsaSigner(usage: number, bits: 2048 | 4096, key: CryptoKey) {
   return async (body: Uint8Array): Promise<SevSignatureSlot> => {
     const sig = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength: bits === 2048 ? 32 : 48 }, key, buf(body)));
-    return { usage: Usage.ASK, algo: bits === 2048 ? Algo.RSA_SHA256 : Algo.RSA_SHA384, signature: le(sig, 512) };
+    return { usage, algo: rsaAlgo(bits), signature: le(sig, 512) };
   };
 }
+
+const rsaAlgo = (bits: 2048 | 4096) => (bits === 2048 ? Algo.RSA_SHA256 : Algo.RSA_SHA384);
 
 export interface SevPlatform {
   chain: SevChain;
   /** The PDH private key: what only the platform's PSP holds. */
   pdhPrivate: CryptoKey;
+  /** A PDH certificate over another point (big-endian, 48 bytes each), duly signed by this platform's PEK. */
+  pdhFor(point: { x: Uint8Array; y: Uint8Array }): Promise<SevCertificate>;
 }
 
-/** A lab platform under its own ARK (2048-bit like Naples by default, which keeps key generation quick). */
-export async function createSevPlatform(bits: 2048 | 4096 = 2048): Promise<SevPlatform> {
+export interface SevPlatformOptions {
+  /** ARK and ASK size: 2048 bits like Naples by default, which keeps key generation quick. */
+  bits?: 2048 | 4096;
+  /** An RSA OCA of this size (which the SEV API allows) instead of an ECDSA P-384 one. */
+  ocaRsaBits?: 2048 | 4096;
+}
+
+/** A lab platform under its own ARK. */
+export async function createSevPlatform(opts: SevPlatformOptions = {}): Promise<SevPlatform> {
+  const { bits = 2048, ocaRsaBits } = opts;
   const ec = (usage: "sign" | "derive") =>
     crypto.subtle.generateKey(usage === "sign" ? { name: "ECDSA", namedCurve: "P-384" } : { name: "ECDH", namedCurve: "P-384" }, true, usage === "sign" ? ["sign", "verify"] : ["deriveBits"]) as Promise<CryptoKeyPair>;
-  const [ark, ask, cek, oca, pek, pdh] = await Promise.all([rsaKeyPair(bits), rsaKeyPair(bits), ec("sign"), ec("sign"), ec("sign"), ec("derive")]);
+  const [ark, ask, cek, oca, pek, pdh] = await Promise.all([rsaKeyPair(bits), rsaKeyPair(bits), ec("sign"), ocaRsaBits ? rsaKeyPair(ocaRsaBits) : ec("sign"), ec("sign"), ec("derive")]);
+  const ecKey = async (key: CryptoKey): Promise<SevPublicKey> => ({ kind: "ec", curve: 2, ...(await ecPublic(key)) });
   const arkId = crypto.getRandomValues(new Uint8Array(16));
   const askId = crypto.getRandomValues(new Uint8Array(16));
   const arkCert = await caCertificate(bits, Usage.ARK, arkId, arkId, ark.publicKey, ark.privateKey);
   const askCert = await caCertificate(bits, Usage.ASK, askId, arkId, ask.publicKey, ark.privateKey);
-  const cekCert = await sevCertificate(Usage.CEK, Algo.ECDSA_SHA256, cek.publicKey, [rsaSigner(bits, ask.privateKey)]);
-  const ocaCert = await sevCertificate(Usage.OCA, Algo.ECDSA_SHA256, oca.publicKey, [ecdsaSigner(Usage.OCA, oca.privateKey)]);
-  const pekCert = await sevCertificate(Usage.PEK, Algo.ECDSA_SHA256, pek.publicKey, [ecdsaSigner(Usage.OCA, oca.privateKey), ecdsaSigner(Usage.CEK, cek.privateKey)]);
-  const pdhCert = await sevCertificate(Usage.PDH, Algo.ECDH_SHA256, pdh.publicKey, [ecdsaSigner(Usage.PEK, pek.privateKey)]);
-  return { chain: { ca: { ark: arkCert, ask: askCert }, sev: { pdh: pdhCert, pek: pekCert, oca: ocaCert, cek: cekCert } }, pdhPrivate: pdh.privateKey };
+  const cekCert = await sevCertificate(Usage.CEK, Algo.ECDSA_SHA256, await ecKey(cek.publicKey), [rsaSigner(Usage.ASK, bits, ask.privateKey)]);
+  const [ocaCert, ocaSigns] = ocaRsaBits
+    ? [await sevCertificate(Usage.OCA, rsaAlgo(ocaRsaBits), { kind: "rsa", bits: ocaRsaBits, ...(await rsaPublic(oca.publicKey)) }, [rsaSigner(Usage.OCA, ocaRsaBits, oca.privateKey)]), rsaSigner(Usage.OCA, ocaRsaBits, oca.privateKey)]
+    : [await sevCertificate(Usage.OCA, Algo.ECDSA_SHA256, await ecKey(oca.publicKey), [ecdsaSigner(Usage.OCA, oca.privateKey)]), ecdsaSigner(Usage.OCA, oca.privateKey)];
+  const pekCert = await sevCertificate(Usage.PEK, Algo.ECDSA_SHA256, await ecKey(pek.publicKey), [ocaSigns, ecdsaSigner(Usage.CEK, cek.privateKey)]);
+  const pdhCert = (key: SevPublicKey) => sevCertificate(Usage.PDH, Algo.ECDH_SHA256, key, [ecdsaSigner(Usage.PEK, pek.privateKey)]);
+  return {
+    chain: { ca: { ark: arkCert, ask: askCert }, sev: { pdh: await pdhCert(await ecKey(pdh.publicKey)), pek: pekCert, oca: ocaCert, cek: cekCert } },
+    pdhPrivate: pdh.privateKey,
+    pdhFor: (point) => pdhCert({ kind: "ec", curve: 2, ...point }),
+  };
+}
+
+// P-384 (FIPS 186-4 D.1.2.4), for points that are not on it.
+const P = 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n;
+const B = 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn;
+
+function modPow(base: bigint, exp: bigint): bigint {
+  let result = 1n;
+  for (let b = base % P, e = exp; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
+  return result;
+}
+
+/** The smallest x ≥ `from` with a point (x, y) on y² = x³ − 3x + b (P = 3 mod 4, so y = rhs^((P+1)/4)). */
+function pointWithB(b: bigint, from: bigint): { x: bigint; y: bigint } {
+  for (let x = from; ; x++) {
+    const rhs = (((x * x - 3n) * x + b) % P + P) % P;
+    const y = modPow(rhs, (P + 1n) / 4n);
+    if ((y * y) % P === rhs) return { x, y };
+  }
+}
+
+const be48 = (n: bigint) => fromHex(n.toString(16).padStart(96, "0"));
+
+/**
+ * Public points a PDH may not carry, each next to what makes it so, and a valid point with a tiny x (a
+ * control: its x + p still fits the 48-byte field).
+ */
+export function p384TestPoints(): { valid: { x: Uint8Array; y: Uint8Array }; invalid: [string, { x: Uint8Array; y: Uint8Array }][] } {
+  const small = pointWithB(B, 1n);
+  const twist = pointWithB((B + 1n) % P, 1n);
+  return {
+    valid: { x: be48(small.x), y: be48(small.y) },
+    invalid: [
+      ["(0, 0)", { x: be48(0n), y: be48(0n) }],
+      ["a point of the twisted curve b' = b + 1", { x: be48(twist.x), y: be48(twist.y) }],
+      ["x = p", { x: be48(P), y: be48(small.y) }],
+      ["x + p of a point on the curve", { x: be48(small.x + P), y: be48(small.y) }],
+      ["y = p", { x: be48(small.x), y: be48(P) }],
+    ],
+  };
 }
 
 /** JSON-safe form for a vitest binding: the chain as the clients send it, plus the PDH private JWK. */

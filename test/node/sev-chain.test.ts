@@ -4,21 +4,29 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { describe, expect, it } from "vitest";
-import { concat, reversed, sha256, toHex } from "../../src/crypto/bytes";
+import { beforeAll, describe, expect, it } from "vitest";
+import { concat, fromHex, reversed, sha256, toBase64, toHex } from "../../src/crypto/bytes";
+import { ConfigError } from "../../src/errors";
 import { caCanonicalBytes, decodeCaCertificate, decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../../src/tee/sev/certs";
 import { verifyCaPair, verifySevChain } from "../../src/tee/sev/chain";
 import { parseSevRequest } from "../../src/tee/sev/json";
-import { arkFingerprint, PINNED_SEV_ARKS, sevTrustAnchors } from "../../src/tee/sev/trust";
-import { Algo, GENERATIONS, Usage, type AmdCaCertificate, type SevChain, type SevTrustAnchors } from "../../src/tee/sev/types";
+import { createLaunchSession } from "../../src/tee/sev/launch";
+import { arkFingerprint, NAPLES_ARK_AS_PUBLISHED, PINNED_SEV_ARKS, sevTrustAnchors } from "../../src/tee/sev/trust";
+import { Algo, GENERATIONS, Usage, type AmdCaCertificate, type SevChain, type SevPolicy, type SevTrustAnchors } from "../../src/tee/sev/types";
+import { operatorTrust, sevArkPem } from "../../src/tee/trust";
 import { FIXTURES } from "../helpers/fixtures";
-import { createSevPlatform } from "../helpers/synthetic-sev";
+import { createSevPlatform, p384TestPoints, type SevPlatform } from "../helpers/synthetic-sev";
 
 const DATA = resolve(FIXTURES, "sev-legacy");
 
 const file = (name: string) => new Uint8Array(readFileSync(resolve(DATA, name)));
 const ca = (gen: string, role: "ark" | "ask") => decodeCaCertificate(file(`amd-ca-${gen}-${role}.cert`));
 const NO_EXTRA: SevTrustAnchors = { pinned: PINNED_SEV_ARKS, extra: new Set() };
+const POLICY: SevPolicy = { flags: 0x03, minfw: { major: 0, minor: 0 } };
+
+/** A synthetic lab platform, made once for the file: RSA key generation dominates its run time. */
+let labPlatform: Promise<SevPlatform> | undefined;
+const lab = () => (labPlatform ??= createSevPlatform());
 
 /** A real chain: AMD's CA pair of `gen` and the platform certs `<platform>-<role>-<source>.cert`. */
 function realChain(gen: string, platform = gen, source = "virteesev"): SevChain {
@@ -232,15 +240,22 @@ describe("SEV chains: real platforms", () => {
   });
 
   it.each([
-    ["the OCA's signature on the PEK", "pek", SIG1 + 10, "the PEK is not signed by the OCA"],
-    ["the CEK's signature on the PEK", "pek", SIG2 + 40, "the PEK is not signed by the CEK"],
-    ["the PDH signature", "pdh", SIG1 + 5, "the PDH is not signed by the PEK"],
-    ["a PDH key byte", "pdh", 0x14, "the PDH is not signed by the PEK"],
-    ["a PDH reserved byte", "pdh", 0x200, "the PDH is not signed by the PEK"],
-    ["the OCA self-signature", "oca", SIG1 + 71, "the OCA is not self-signed"],
-    ["the CEK's ASK signature", "cek", SIG1 + 100, "the CEK is not signed by the ASK"],
+    ["the OCA's signature on the PEK", "pek", SIG1 + 10, "cert-chain-invalid: the PEK is not signed by the OCA"],
+    ["the CEK's signature on the PEK", "pek", SIG2 + 40, "cert-chain-invalid: the PEK is not signed by the CEK"],
+    ["the PDH signature", "pdh", SIG1 + 5, "cert-chain-invalid: the PDH is not signed by the PEK"],
+    // A changed coordinate is (almost surely) off the curve, which is checked before any signature.
+    ["a PDH key byte", "pdh", 0x14, "cert-malformed: the PDH public key is not a point on P-384"],
+    ["a PDH key field byte past the coordinate", "pdh", 0x14 + 60, "cert-chain-invalid: the PDH is not signed by the PEK"],
+    ["a PDH reserved byte", "pdh", 0x200, "cert-chain-invalid: the PDH is not signed by the PEK"],
+    ["the OCA self-signature", "oca", SIG1 + 71, "cert-chain-invalid: the OCA is not self-signed"],
+    ["the CEK's ASK signature", "cek", SIG1 + 100, "cert-chain-invalid: the CEK is not signed by the ASK"],
   ] as const)("tampering with %s fails the link", async (_, role, offset, failure) => {
-    expect(await outcome(verifySevChain(tamper(realChain("milan", "milan", "kbstypes-sev_request"), role, offset), NO_EXTRA))).toMatch(`cert-chain-invalid: ${failure}`);
+    expect(await outcome(verifySevChain(tamper(realChain("milan", "milan", "kbstypes-sev_request"), role, offset), NO_EXTRA))).toMatch(failure);
+  });
+
+  it("a non-zero byte past the 2048-bit signature in the CEK's RSA slot (one LE integer) fails, as in sev", async () => {
+    expect(await outcome(verifySevChain(realChain("naples"), NO_EXTRA))).toBe("verified");
+    expect(await outcome(verifySevChain(tamper(realChain("naples"), "cek", SIG1 + 256), NO_EXTRA))).toBe("cert-chain-invalid: the CEK is not signed by the ASK: the signature does not verify");
   });
 
   it("an R or S wider than the curve never verifies", async () => {
@@ -303,10 +318,124 @@ describe("SEV chains: AMD CA pairs", () => {
 
 describe("SEV chains: an operator's own platform (synthetic)", () => {
   it("verifies only when its ARK is listed, with generation null", async () => {
-    const platform = await createSevPlatform();
-    const { chain } = platform;
+    const { chain } = await lab();
     expect(await outcome(verifySevChain(chain, NO_EXTRA))).toMatch(/^cert-untrusted-root: /);
     const anchors = await sevTrustAnchors([chain.ca.ark.bytes]);
     expect(await verifySevChain(chain, anchors)).toEqual({ generation: null, pdh: chain.sev.pdh });
+  });
+});
+
+describe("SEV chains: the PDH point", () => {
+  const { valid, invalid } = p384TestPoints();
+  let platform: SevPlatform;
+  let anchors: SevTrustAnchors;
+  beforeAll(async () => {
+    platform = await lab();
+    anchors = await sevTrustAnchors([platform.chain.ca.ark.bytes]);
+  });
+  const withPdh = async (point: { x: Uint8Array; y: Uint8Array }): Promise<SevChain> => ({ ...platform.chain, sev: { ...platform.chain.sev, pdh: await platform.pdhFor(point) } });
+
+  it.each(invalid)("a PDH at %s is refused by the chain verifier (signed by the PEK) and the launch session alike", async (_, point) => {
+    const chain = await withPdh(point);
+    const refusal = /^cert-malformed: the PDH public key is not a point on P-384: /;
+    expect(await outcome(verifySevChain(chain, anchors))).toMatch(refusal);
+    expect(await outcome(createLaunchSession(chain.sev.pdh, POLICY))).toMatch(refusal);
+  });
+
+  it("a valid point with a tiny x (whose x + p fits the field) verifies, and WebCrypto agrees it is on P-384", async () => {
+    const chain = await withPdh(valid);
+    expect((await verifySevChain(chain, anchors)).pdh).toBe(chain.sev.pdh);
+    expect((await createLaunchSession(chain.sev.pdh, POLICY)).start.session.wrapTk).toHaveLength(32);
+  });
+});
+
+describe("SEV chains: RSA keys (sev's sizes, typed errors for keys WebCrypto cannot use)", () => {
+  let rsaOca: SevChain;
+  let anchors: SevTrustAnchors;
+  beforeAll(async () => {
+    rsaOca = (await createSevPlatform({ ocaRsaBits: 2048 })).chain;
+    anchors = await sevTrustAnchors([rsaOca.ca.ark.bytes]);
+  });
+
+  /** `chain` with the OCA's (RSA) modulus replaced; re-encoded, so it comes back as the decoder reads it. */
+  const withOcaModulus = (chain: SevChain, modulus: Uint8Array): SevChain => {
+    const { oca } = chain.sev;
+    if (oca.publicKey.kind !== "rsa") throw new Error("the OCA is not RSA");
+    return { ...chain, sev: { ...chain.sev, oca: decodeSevCertificate(encodeSevCertificate({ ...oca, publicKey: { ...oca.publicKey, modulus } })) } };
+  };
+  const modulusOf = (n: bigint) => fromHex(n.toString(16).padStart(2 * Math.ceil(n.toString(16).length / 2), "0"));
+
+  it("an RSA-2048 OCA signs itself and the PEK (one LE integer per slot)", async () => {
+    expect(rsaOca.sev.oca.publicKey).toMatchObject({ kind: "rsa", bits: 2048 });
+    expect((await verifySevChain(rsaOca, anchors)).generation).toBeNull();
+  });
+
+  it.each([3072, 2056])("a %i-bit RSA platform key is refused when decoded", (bits) => {
+    const bytes = Uint8Array.from(rsaOca.sev.oca.bytes);
+    new DataView(bytes.buffer).setUint32(0x10, bits, true);
+    expect(() => decodeSevCertificate(bytes, "OCA")).toThrow(expect.objectContaining({ code: "cert-malformed", message: `OCA: unsupported RSA modulus size ${bits} bits (2048 or 4096)` }));
+  });
+
+  it.each([
+    [0n, 0],
+    [1n, 1],
+    [3n, 2],
+    [2n ** 511n + 1n, 512],
+  ])("an OCA, ASK or ARK whose 2048-bit field holds n = %s is a typed cert-malformed", async (n, bits) => {
+    const modulus = modulusOf(n);
+    expect(await outcome(verifySevChain(withOcaModulus(rsaOca, modulus), anchors))).toBe(`cert-malformed: the OCA RSA modulus has ${bits} bits, not the 2048 its certificate declares`);
+    const ask = decodeCaCertificate(encodeCaCertificate({ ...rsaOca.ca.ask, modulus }));
+    expect(await outcome(verifySevChain({ ...rsaOca, ca: { ...rsaOca.ca, ask } }, anchors))).toBe(`cert-malformed: the ASK RSA modulus has ${bits} bits, not the 2048 its certificate declares`);
+    const ark = decodeCaCertificate(encodeCaCertificate({ ...rsaOca.ca.ark, modulus }));
+    expect(await outcome(verifySevChain({ ...rsaOca, ca: { ...rsaOca.ca, ark } }, await sevTrustAnchors([ark.bytes])))).toBe(`cert-malformed: the ARK RSA modulus has ${bits} bits, not the 2048 its certificate declares`);
+  });
+
+  it("a key WebCrypto imports but cannot verify with (a 512-bit OCA, handed over undecoded) is a typed error, not a DOMException", async () => {
+    const { oca } = rsaOca.sev;
+    const slot = { ...oca.signatures[0], signature: concat(oca.signatures[0].signature.subarray(0, 64), new Uint8Array(448)) };
+    const small = { ...oca, publicKey: { kind: "rsa" as const, bits: 512, exponent: Uint8Array.of(1, 0, 1), modulus: modulusOf(2n ** 511n + 1n) }, signatures: [slot, oca.signatures[1]] as typeof oca.signatures };
+    expect(await outcome(verifySevChain({ ...rsaOca, sev: { ...rsaOca.sev, oca: small } }, anchors))).toBe("cert-malformed: the OCA public key cannot verify signatures (OperationError)");
+  });
+
+  it("a non-zero byte past the modulus in the OCA's RSA slot on the PEK fails the link", async () => {
+    expect(await outcome(verifySevChain(tamper(rsaOca, "pek", SIG1 + 256), anchors))).toBe("cert-chain-invalid: the PEK is not signed by the OCA: the signature does not verify");
+  });
+});
+
+describe("SEV chains: only AMD's published Naples ARK may lack its self-signature", () => {
+  it("an unsigned lab ARK is refused by the verifier, even listed, and as an extra ARK", async () => {
+    const { chain } = await lab();
+    const unsigned = decodeCaCertificate(chain.ca.ark.bytes.subarray(0, 0x40 + 2 * 256));
+    expect(unsigned.signature).toBeNull();
+    const listed: SevTrustAnchors = { pinned: PINNED_SEV_ARKS, extra: new Set([await arkFingerprint(unsigned)]) };
+    expect(await outcome(verifySevChain({ ...chain, ca: { ...chain.ca, ark: unsigned } }, listed))).toBe(
+      "cert-chain-invalid: the ARK is not self-signed: it carries no signature, which only AMD's published Naples ARK may lack",
+    );
+    const thrown = await sevTrustAnchors([chain.ca.ark.bytes, unsigned.bytes]).catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as Error).message).toBe("EXTRA_TRUSTED_ARKS: extra SEV ARK 2 has no self-signature; only AMD's published Naples ARK (pinned) may lack it");
+  });
+
+  it("AMD's 576-byte Naples file is that ARK, pinned by fingerprint", async () => {
+    const truncated = decodeCaCertificate(file("naples-ark-as-published-by-amd-missing-signature.cert"));
+    expect(await arkFingerprint(truncated)).toBe(NAPLES_ARK_AS_PUBLISHED);
+  });
+});
+
+describe("EXTRA_TRUSTED_ARKS for SEV: every bad list is a ConfigError naming the variable", () => {
+  const sevBlock = (body: string) => `-----BEGIN AMD SEV ARK-----\n${body}\n-----END AMD SEV ARK-----\n`;
+  const milanX509 = new Uint8Array(readFileSync(resolve(FIXTURES, "amd-roots/canonical/milan-ark.der")));
+
+  it.each([
+    ["an X.509 certificate in an AMD SEV ARK block", () => sevBlock(toBase64(milanX509)), "extra SEV ARK 1: version "],
+    ["an ASK", () => sevArkPem(file("amd-ca-rome-ask.cert")), "extra SEV ARK 1 has usage 0x13, not ARK (0x0)"],
+    ["a truncated ARK", () => sevBlock(toBase64(file("amd-ca-rome-ark.cert").subarray(0, 1000))), "extra SEV ARK 1: 1000 bytes; a 4096-bit certificate has 1600"],
+    ["bad base64", () => sevBlock("AAA!"), "invalid base64"],
+    ["an unterminated block", () => `${sevArkPem(file("amd-ca-rome-ark.cert"))}-----BEGIN AMD SEV ARK-----\nAAAA\n`, "a PEM block is not terminated by its END line"],
+    ["an unknown label", () => "-----BEGIN SEV ARK-----\nAAAA\n-----END SEV ARK-----\n", 'unsupported block "SEV ARK"; use CERTIFICATE or AMD SEV ARK'],
+  ])("%s", async (_, text, problem) => {
+    const thrown = await operatorTrust(text()).catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect(thrown).toMatchObject({ variable: "EXTRA_TRUSTED_ARKS", problem: expect.stringContaining(problem) });
   });
 });

@@ -180,7 +180,7 @@ describe("SEV launch crypto: behaviour", () => {
 
   it("a PDH that is not a P-384 point is cert-malformed", async () => {
     const pdh = decodeSevCertificate(ownerDhCertificate(run(1, 48), run(2, 48)));
-    await expect(createLaunchSession(pdh, policy)).rejects.toMatchObject({ code: "cert-malformed" });
+    await expect(createLaunchSession(pdh, policy)).rejects.toMatchObject({ code: "cert-malformed", message: "the PDH public key is not a point on P-384: y^2 != x^3 - 3x + b" });
   });
 
   it("the measurement check rejects another digest, build, policy, mnonce or measure", async () => {
@@ -222,14 +222,35 @@ describe("SEV launch crypto: behaviour", () => {
 });
 
 describe("SEV JSON: policy (tee_config)", () => {
-  it("empty or blank means the default policy", () => {
-    expect(parseSevPolicy("")).toEqual({ flags: 0, minfw: { major: 0, minor: 0 } });
-    expect(parseSevPolicy(" \n\t")).toEqual({ flags: 0, minfw: { major: 0, minor: 0 } });
+  it("empty or blank means NO_DEBUG | NO_KEY_SHARING (0x03), minfw 0.0", () => {
+    expect(parseSevPolicy("")).toEqual({ flags: 0x03, minfw: { major: 0, minor: 0 } });
+    expect(parseSevPolicy(" \n\t")).toEqual({ flags: 0x03, minfw: { major: 0, minor: 0 } });
   });
 
-  it("accepts Policy JSON in any key order and whitespace", () => {
-    expect(parseSevPolicy('{"flags":{"bits":5},"minfw":{"major":1,"minor":2}}')).toEqual({ flags: 5, minfw: { major: 1, minor: 2 } });
-    expect(parseSevPolicy(' { "minfw" : {"minor":0,"major":0}, "flags":{"bits":65535} } ')).toEqual({ flags: 65535, minfw: { major: 0, minor: 0 } });
+  it("accepts Policy JSON in any key order and whitespace; NO_DEBUG and NO_KEY_SHARING are added unless allowed", () => {
+    expect(parseSevPolicy('{"flags":{"bits":5},"minfw":{"major":1,"minor":2}}')).toEqual({ flags: 0x07, minfw: { major: 1, minor: 2 } });
+    expect(parseSevPolicy(' { "minfw" : {"minor":0,"major":0}, "flags":{"bits":63} } ')).toEqual({ flags: 0x3f, minfw: { major: 0, minor: 0 } });
+    // reference-kbs's Policy::default() as it stores it: closed here.
+    expect(parseSevPolicy('{"flags":{"bits":0},"minfw":{"major":0,"minor":0}}').flags).toBe(0x03);
+  });
+
+  it("allow_debug and allow_key_sharing open exactly their flag", () => {
+    const policy = (extra: object, bits = 4) => parseSevPolicy(JSON.stringify({ flags: { bits }, minfw: { major: 0, minor: 0 }, ...extra })).flags;
+    expect(policy({ allow_debug: true })).toBe(0x06);
+    expect(policy({ allow_key_sharing: true })).toBe(0x05);
+    expect(policy({ allow_debug: true, allow_key_sharing: true })).toBe(0x04);
+    expect(policy({ allow_debug: false, allow_key_sharing: false })).toBe(0x07);
+  });
+
+  it.each([
+    ["allow_debug with NO_DEBUG set", '{"flags":{"bits":1},"minfw":{"major":0,"minor":0},"allow_debug":true}', "tee_config.allow_debug: true, but flags.bits sets NO_DEBUG (0x01)"],
+    ["allow_key_sharing with NO_KEY_SHARING set", '{"flags":{"bits":6},"minfw":{"major":0,"minor":0},"allow_key_sharing":true}', "tee_config.allow_key_sharing: true, but flags.bits sets NO_KEY_SHARING (0x02)"],
+    ["reserved bit 0x40", '{"flags":{"bits":64},"minfw":{"major":0,"minor":0}}', "tee_config.flags.bits: 0x40 sets reserved bits 0x40 (defined: 0x3f)"],
+    ["reserved bit 0x8000", '{"flags":{"bits":32773},"minfw":{"major":0,"minor":0}}', "tee_config.flags.bits: 0x8005 sets reserved bits 0x8000 (defined: 0x3f)"],
+    ["every bit", '{"flags":{"bits":65535},"minfw":{"major":0,"minor":0}}', "tee_config.flags.bits: 0xffff sets reserved bits 0xffc0 (defined: 0x3f)"],
+    ["a non-boolean allow_debug", '{"flags":{"bits":0},"minfw":{"major":0,"minor":0},"allow_debug":1}', "tee_config.allow_debug: "],
+  ])("refuses %s", (_, text, message) => {
+    expect(thrown(() => parseSevPolicy(text))).toMatchObject({ code: "policy-invalid", message: expect.stringContaining(message) });
   });
 
   it.each([
@@ -246,7 +267,7 @@ describe("SEV JSON: policy (tee_config)", () => {
     ["a string major", '{"flags":{"bits":0},"minfw":{"major":"1","minor":0}}'],
     ["major above u8", '{"flags":{"bits":0},"minfw":{"major":256,"minor":0}}'],
   ])("rejects %s", (_, text) => {
-    expect(thrown(() => parseSevPolicy(text))).toMatchObject({ code: "policy-invalid", message: expect.stringContaining('{"flags":{"bits":0-65535},"minfw":{"major":0-255,"minor":0-255}}') });
+    expect(thrown(() => parseSevPolicy(text))).toMatchObject({ code: "policy-invalid", message: expect.stringContaining('{"flags":{"bits":0-63},"minfw":{"major":0-255,"minor":0-255}}') });
   });
 });
 
@@ -354,7 +375,7 @@ describe("SEV JSON: kbs-types testdata round trips", () => {
 
     const s = extra.start.session;
     const start = {
-      policy: parseSevPolicy(JSON.stringify(extra.start.policy)),
+      policy: { flags: extra.start.policy.flags.bits, minfw: extra.start.policy.minfw },
       cert: encodeSevCertificate(cert),
       session: { nonce: Uint8Array.from(s.nonce), wrapTk: Uint8Array.from(s.wrap_tk), wrapIv: Uint8Array.from(s.wrap_iv), wrapMac: Uint8Array.from(s.wrap_mac), policyMac: Uint8Array.from(s.policy_mac) },
     };

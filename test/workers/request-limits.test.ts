@@ -10,8 +10,8 @@
 // src/auth/throttle.ts; the per-workload budget and invalid cookies are in crash-and-abuse.test.ts.
 //
 // Misconfiguration is never a 500: a bad variable or a missing D1 table answers 503 kbs-misconfigured,
-// naming what to fix, and never quoting a key. (Variables read only inside the session object, such as
-// EXTRA_TRUSTED_ARKS, are covered by test/node/config.test.ts: the object's env cannot be varied here.)
+// naming what to fix, and never quoting a key. (EXTRA_TRUSTED_ARKS, read inside the session object, is
+// covered by sev-flow.test.ts, which runs the session class over a misconfigured env.)
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";

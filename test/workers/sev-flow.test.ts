@@ -1,13 +1,17 @@
 // The legacy SEV / SEV-ES pre-attestation flow through the Worker, with the test playing the PSP of a
 // synthetic platform (its ARK is in EXTRA_TRUSTED_ARKS) and libkrun's VMM (sorted-key JSON bodies).
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { app } from "../../src/app";
 import { fromBase64, sha256, toHex, utf8 } from "../../src/crypto/bytes";
+import type { Env } from "../../src/env";
+import { AttestationSession, type BeginInit } from "../../src/session/session";
 import { decodeSevCertificate } from "../../src/tee/sev/certs";
 import { Algo, Usage, type Build } from "../../src/tee/sev/types";
+import { sevArkPem } from "../../src/tee/trust";
 import { importPdhPrivate, pspInjectSecret, pspLaunchStart, pspMeasure, type LaunchedGuest, type StartJson } from "../helpers/synthetic-sev";
-import { call, expectProblem, getKey, register, runSessionAlarm, type Session } from "./kbs";
+import { ADMIN, BASE, call, expectProblem, getKey, register, runSessionAlarm, sessionStub, type Session } from "./kbs";
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", accept: "application/json" };
 const BUILD: Build = { version: { major: 1, minor: 49 }, build: 6 };
@@ -85,11 +89,29 @@ async function expectNoSecret(session: Session, w: Workload): Promise<void> {
   expect(await res.text()).not.toContain(w.passphrase);
 }
 
+/** The session's state and how many TEK/TIK rows its storage still holds. */
+function stored(session: Session): Promise<{ state: string; keys: number }> {
+  return runInDurableObject(sessionStub(session), (_o, state) => ({
+    state: state.storage.sql.exec<{ state: string }>("SELECT state FROM session").one().state,
+    keys: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sev").one().n,
+  }));
+}
+
+/** The real kbs-types Milan request (a chain under AMD's pinned Milan ARK), registered as a SEV workload. */
+async function genuineMilanRequest(): Promise<string> {
+  const data = env.TEST_FIXTURES["sev-legacy/kbstypes-sev_request.json"];
+  if (!data) throw new Error("missing fixture test/fixtures/sev-legacy/kbstypes-sev_request.json");
+  const text = new TextDecoder().decode(fromBase64(data));
+  const request = JSON.parse(text) as { "extra-params": { workload_id: string } };
+  await register({ workload_id: request["extra-params"].workload_id, launch_measurement: "ab".repeat(32), tee_config: SEV_ES, passphrase: "x" });
+  return text;
+}
+
 describe("the reference-kbs SEV / SEV-ES flow, end to end", () => {
   it("verifies the chain, wraps the transport keys to the PDH, checks the measurement and seals the secret", async () => {
     const { w, session, guest } = await launch();
-    // The policy the guest owner registered is what LAUNCH_START gets (and what policy_mac covers).
-    expect(session.start.policy).toEqual({ flags: { bits: 5 }, minfw: { major: 0, minor: 0 } });
+    // The registered policy (ES | NO_DEBUG), closed with NO_KEY_SHARING, is what LAUNCH_START gets (and policy_mac covers).
+    expect(session.start.policy).toEqual({ flags: { bits: 7 }, minfw: { major: 0, minor: 0 } });
 
     const measurement = await pspMeasure(guest, BUILD, w.digest);
     const res = await sevAttest(session, measurement);
@@ -122,22 +144,23 @@ describe("the reference-kbs SEV / SEV-ES flow, end to end", () => {
     expect((await expectProblem(res, 400, "body-invalid")).detail).toContain("512 bytes");
   });
 
-  it("uses the default policy for an empty tee_config and refuses a tee_config that is not SEV policy JSON", async () => {
-    const { session } = await launch("");
-    expect(session.start.policy).toEqual({ flags: { bits: 0 }, minfw: { major: 0, minor: 0 } });
-    const res = await register({ workload_id: "sev-bad-policy", launch_measurement: "00".repeat(32), tee_config: '{"flags":5}', passphrase: "x" });
-    expect((await expectProblem(res, 400, "tee-config-invalid")).detail).toMatch(/flags/);
+  it("closes an empty tee_config (NO_DEBUG | NO_KEY_SHARING), opens only what it allows, and refuses reserved bits or non-policy JSON", async () => {
+    expect((await launch("")).session.start.policy).toEqual({ flags: { bits: 3 }, minfw: { major: 0, minor: 0 } });
+    const allowed = JSON.stringify({ flags: { bits: 4 }, minfw: { major: 1, minor: 2 }, allow_debug: true, allow_key_sharing: true });
+    expect((await launch(allowed)).session.start.policy).toEqual({ flags: { bits: 4 }, minfw: { major: 1, minor: 2 } });
+    const refused = async (teeConfig: string) => {
+      const res = await register({ workload_id: "sev-bad-policy", launch_measurement: "00".repeat(32), tee_config: teeConfig, passphrase: "x" });
+      return (await expectProblem(res, 400, "tee-config-invalid")).detail;
+    };
+    expect(await refused('{"flags":5}')).toMatch(/flags/);
+    for (const bits of [0x40, 0x8000, 0xffff]) {
+      expect(await refused(JSON.stringify({ flags: { bits }, minfw: { major: 0, minor: 0 } }))).toMatch(/^tee_config\.flags\.bits: 0x[0-9a-f]+ sets reserved bits 0x[0-9a-f]+ \(defined: 0x3f\)$/);
+    }
   });
 
   it("answers the real kbs-types Milan request (AMD-pinned chain) with a well-formed challenge", async () => {
-    const data = env.TEST_FIXTURES["sev-legacy/kbstypes-sev_request.json"];
-    if (!data) throw new Error("missing fixture test/fixtures/sev-legacy/kbstypes-sev_request.json");
     // kbs-types' testdata carries extra-params as an object (later kbs-types); both forms are accepted.
-    const request = JSON.parse(new TextDecoder().decode(fromBase64(data))) as { "extra-params": { workload_id: string } };
-    const sev = request["extra-params"];
-    await register({ workload_id: sev.workload_id, launch_measurement: "ab".repeat(32), tee_config: SEV_ES, passphrase: "x" });
-
-    const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(request) });
+    const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: await genuineMilanRequest() });
     expect(res.status, await res.clone().text()).toBe(200);
     const { start } = JSON.parse(((await res.json()) as { "extra-params": string })["extra-params"]) as { start: StartJson };
     // The guest owner's DH certificate: unsigned, ECDH P-384, usage PDH.
@@ -151,10 +174,12 @@ describe("the reference-kbs SEV / SEV-ES flow, end to end", () => {
 });
 
 describe("SEV refusals", () => {
-  it("refuses a measurement over a different launch digest, and the session is burnt", async () => {
+  it("refuses a measurement over a different launch digest, and the session is burnt with its TEK and TIK", async () => {
     const { w, session, guest } = await launch();
+    expect(await stored(session)).toEqual({ state: "challenged", keys: 1 });
     const other = await sha256(utf8("a tampered initrd"));
     await expectProblem(await sevAttest(session, await pspMeasure(guest, BUILD, other)), 400, "sev-measurement-mismatch");
+    expect(await stored(session)).toEqual({ state: "failed", keys: 0 });
     await expectNoSecret(session, w);
     // The correct measurement cannot be sent afterwards: a failed attest burns the nonce.
     await expectProblem(await sevAttest(session, await pspMeasure(guest, BUILD, w.digest)), 401, "session-invalid");
@@ -175,6 +200,16 @@ describe("SEV refusals", () => {
     const again = await sevAuth(first.w.workloadId);
     await expectProblem(await sevAttest(again, measurement), 400, "sev-measurement-mismatch");
     await expectNoSecret(again, first.w);
+  });
+
+  it("a revocation at /key burns an attested session with its TEK and TIK", async () => {
+    const { w, session, guest } = await launch();
+    expect((await sevAttest(session, await pspMeasure(guest, BUILD, w.digest))).status).toBe(200);
+    expect(await stored(session)).toEqual({ state: "attested", keys: 1 });
+    const patch = await call(`/admin/workloads/${w.workloadId}`, { method: "PATCH", headers: { ...JSON_HEADERS, ...ADMIN }, body: JSON.stringify({ launch_measurement: "cd".repeat(32) }) });
+    expect(patch.status).toBe(200);
+    await expectProblem(await getKey(session, w.workloadId), 401, "session-revoked");
+    expect(await stored(session)).toEqual({ state: "failed", keys: 0 });
   });
 
   it("refuses a second /attest on an attested session", async () => {
@@ -229,5 +264,43 @@ describe("SEV refusals", () => {
     const tables = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('sev', 'session')").toArray());
     expect(tables).toEqual([]);
     await expectProblem(await sevAttest(session, await pspMeasure(guest, BUILD, w.digest)), 401, "session-invalid");
+  });
+});
+
+/**
+ * POST /auth through the Worker to a session object whose env carries this EXTRA_TRUSTED_ARKS. The object
+ * reads the variable from its own env, which the pool fixes per file, so the test builds the object as the
+ * runtime does (its class, over a real object's storage) with the misconfigured env.
+ */
+async function authMisconfigured(extraArks: string, body: string): Promise<Response> {
+  const misconfigured = { ...env, EXTRA_TRUSTED_ARKS: extraArks } as Env;
+  const SESSIONS = {
+    idFromName: (name: string) => env.SESSIONS.idFromName(name),
+    get: (id: DurableObjectId) => ({ begin: (init: BeginInit) => runInDurableObject(env.SESSIONS.get(id), (_o, state) => new AttestationSession(state, misconfigured).begin(init)) }),
+  };
+  const ctx = createExecutionContext();
+  const request = new Request(`${BASE}/auth`, { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": "198.51.100.250" }, body });
+  const res = await app.fetch(request, { ...misconfigured, SESSIONS: SESSIONS as unknown as Env["SESSIONS"] }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe("SEV with a misconfigured EXTRA_TRUSTED_ARKS", () => {
+  it.each([
+    ["AMD's X.509 Milan ARK in an AMD SEV ARK block", () => sevArkPem(fromBase64(env.TEST_FIXTURES["amd-roots/canonical/milan-ark.der"]!)), "EXTRA_TRUSTED_ARKS: extra SEV ARK 1: version "],
+    ["a lab ARK without its self-signature", () => sevArkPem(Uint8Array.from(trusted.chain.ca.ark).subarray(0, 0x240)), "EXTRA_TRUSTED_ARKS: extra SEV ARK 1 has no self-signature"],
+  ])("%s: every SEV /auth, even the genuine pinned chain, is 503 kbs-misconfigured naming it, and logged", async (_, extraArks, problem) => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const w = await registerSev();
+      for (const body of [sevAuthBody(w.workloadId, trusted.chain), await genuineMilanRequest()]) {
+        const detail = (await expectProblem(await authMisconfigured(extraArks(), body), 503, "kbs-misconfigured")).detail;
+        expect(detail.startsWith(problem), detail).toBe(true);
+        expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)) as unknown)).toContainEqual({ event: "misconfigured", detail });
+        errors.mockClear();
+      }
+    } finally {
+      errors.mockRestore();
+    }
   });
 });

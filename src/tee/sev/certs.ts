@@ -80,8 +80,8 @@ export function decodeSevCertificate(bytes: Uint8Array, what = "SEV certificate"
     publicKey = { kind: "ec", curve: curve as 1 | 2, x: at(EC_X), y: at(EC_Y) };
   } else if (kind === "rsa") {
     const bits = v.getUint32(0x10, true);
-    // The exponent and modulus fields hold 512 bytes; smaller keys than 2048 bits are not worth accepting.
-    if (bits < 2048 || bits > 4096 || bits % 8 !== 0) malformed(what, `unsupported RSA modulus size ${bits} bits`);
+    // AMD's RSA keys are 2048 or 4096 bits, as sev accepts; the 512-byte fields would hold any size up to 4096.
+    if (bits !== 2048 && bits !== 4096) malformed(what, `unsupported RSA modulus size ${bits} bits (2048 or 4096)`);
     const at = (off: number) => reversed(bytes.subarray(off, off + bits / 8));
     publicKey = { kind: "rsa", bits, exponent: at(RSA_EXP), modulus: at(RSA_MOD) };
   } else {
@@ -162,8 +162,8 @@ export function decodeCaCertificate(bytes: Uint8Array, what = "AMD CA certificat
   const signed = caSignedSize(bits);
   let signature: Uint8Array | null;
   if (bytes.length >= signed + n) signature = reversed(bytes.subarray(signed, signed + n));
-  // AMD published the Naples ARK without its signature (AMDESE/AMDSEV#17); that exact form is accepted
-  // unsigned, and chain verification trusts it only by its pinned hash.
+  // AMD published the Naples ARK without its signature (AMDESE/AMDSEV#17): this form decodes unsigned, and
+  // chain verification accepts an unsigned ARK only when it is that file (by its pinned hash).
   else if (bytes.length === signed && usage === Usage.ARK && bits === 2048) signature = null;
   else malformed(what, `${bytes.length} bytes; a ${bits}-bit certificate has ${signed + n}`);
   return {

@@ -3,7 +3,7 @@
 
 import { buf, equalBytes, isAllZero, reversed, toBase64Url, toHex } from "../../crypto/bytes";
 import { algoHash, caSignedSize, isEcdhAlgo, keyKind, SEV_SIGNED_SIZE, signatureKind, type Hash } from "./certs";
-import { arkFingerprint } from "./trust";
+import { arkFingerprint, NAPLES_ARK_AS_PUBLISHED } from "./trust";
 import { SevError, Usage, type AmdCaCertificate, type Generation, type SevCertificate, type SevChain, type SevTrustAnchors } from "./types";
 
 const caHash = (bits: number): Hash => (bits === 2048 ? "SHA-256" : "SHA-384");
@@ -32,24 +32,32 @@ function stripZeros(b: Uint8Array): Uint8Array {
   return b.subarray(i);
 }
 
-function rsaSigner(name: string, usage: number, hash: Hash, modulus: Uint8Array, exponent: Uint8Array): Signer {
+function bitLength(bigEndian: Uint8Array): number {
+  const b = stripZeros(bigEndian);
+  return b[0] ? (b.length - 1) * 8 + 32 - Math.clz32(b[0]) : 0;
+}
+
+/** An RSA key as the certificate declares it; a modulus of another size (e.g. 0 or 3) is refused, not passed to WebCrypto. */
+function rsaSigner(name: string, usage: number, hash: Hash, bits: number, modulus: Uint8Array, exponent: Uint8Array): Signer {
+  const actual = bitLength(modulus);
+  if (actual !== bits) throw new SevError("cert-malformed", `the ${name} RSA modulus has ${actual} bits, not the ${bits} its certificate declares`);
   const jwk = { kty: "RSA", n: toBase64Url(stripZeros(modulus)), e: toBase64Url(stripZeros(exponent)) };
   const key = once(() =>
     crypto.subtle.importKey("jwk", jwk, { name: "RSA-PSS", hash }, false, ["verify"]).catch(() => {
       throw new SevError("cert-malformed", `the ${name} public key is not a usable RSA key`);
     }),
   );
-  return { name, usage, kind: "rsa", hash, size: modulus.length, key };
+  return { name, usage, kind: "rsa", hash, size: bits / 8, key };
 }
 
 function caSigner(name: string, cert: AmdCaCertificate): Signer {
-  return rsaSigner(name, cert.usage, caHash(cert.bits), cert.modulus, cert.exponent);
+  return rsaSigner(name, cert.usage, caHash(cert.bits), cert.bits, cert.modulus, cert.exponent);
 }
 
 function sevSigner(name: string, cert: SevCertificate): Signer {
   const pk = cert.publicKey;
   const hash = algoHash(cert.algo);
-  if (pk.kind === "rsa") return rsaSigner(name, cert.usage, hash, pk.modulus, pk.exponent);
+  if (pk.kind === "rsa") return rsaSigner(name, cert.usage, hash, pk.bits, pk.modulus, pk.exponent);
   const crv = pk.curve === 2 ? "P-384" : "P-256";
   const jwk = { kty: "EC", crv, x: toBase64Url(pk.x), y: toBase64Url(pk.y) };
   const key = once(() =>
@@ -62,7 +70,8 @@ function sevSigner(name: string, cert: SevCertificate): Signer {
 
 /** A 512-byte LE slot as WebCrypto wants it, or null when the value cannot be a signature of this key. */
 function slotSignature(signer: Signer, slot: Uint8Array): Uint8Array | null {
-  if (signer.kind === "rsa") return reversed(slot.subarray(0, signer.size));
+  // An RSA slot is one LE integer: a non-zero byte past the modulus size makes it larger than any signature.
+  if (signer.kind === "rsa") return isAllZero(slot.subarray(signer.size)) ? reversed(slot.subarray(0, signer.size)) : null;
   // ECDSA R and S are 72-byte LE integers; one wider than the curve can never verify.
   const r = slot.subarray(0, 72);
   const s = slot.subarray(72, 144);
@@ -75,7 +84,13 @@ function slotSignature(signer: Signer, slot: Uint8Array): Uint8Array | null {
 
 async function verifies(signer: Signer, signature: Uint8Array, data: Uint8Array): Promise<boolean> {
   const params = signer.kind === "rsa" ? { name: "RSA-PSS", saltLength: saltLength(signer.hash) } : { name: "ECDSA", hash: signer.hash };
-  return crypto.subtle.verify(params, await signer.key(), buf(signature), buf(data));
+  const key = await signer.key();
+  try {
+    return await crypto.subtle.verify(params, key, buf(signature), buf(data));
+  } catch (e) {
+    // Some keys WebCrypto imports but refuses to verify with (e.g. a modulus too short for PSS with this hash).
+    throw new SevError("cert-malformed", `the ${signer.name} public key cannot verify signatures (${(e as Error).name})`);
+  }
 }
 
 /** Why `signee` (a CA certificate) is not signed by the CA `signer`, or null when it is (docs/sev-legacy.md §AMD CA certificate). */
@@ -106,6 +121,29 @@ async function sevSigned(signer: Signer, signee: SevCertificate): Promise<string
   return results.includes(true) ? null : "the signature does not verify";
 }
 
+const P384_P = 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n;
+const P384_B = 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn;
+
+const toBigInt = (bigEndian: Uint8Array) => BigInt(`0x0${toHex(bigEndian)}`);
+
+/**
+ * The PDH's public point, which must be on P-384 (ECDH key, coordinates below p, y² = x³ − 3x + b). The chain
+ * verifier and the launch session both take it from here, so `kbs verify sev-chain` accepts exactly the PDHs
+ * /auth can use.
+ */
+export function pdhPoint(pdh: SevCertificate): { x: Uint8Array; y: Uint8Array } {
+  const pk = pdh.publicKey;
+  if (pk.kind !== "ec" || pk.curve !== 2 || !isEcdhAlgo(pdh.algo)) throw new SevError("cert-chain-invalid", "the PDH is not an ECDH P-384 key");
+  const [x, y] = [toBigInt(pk.x), toBigInt(pk.y)];
+  for (const [name, c] of [["x", x], ["y", y]] as const) {
+    if (c >= P384_P) throw new SevError("cert-malformed", `the PDH public key is not a point on P-384: its ${name} coordinate is not below the field prime`);
+  }
+  if ((y * y) % P384_P !== (((x * x - 3n) * x + P384_B) % P384_P + P384_P) % P384_P) {
+    throw new SevError("cert-malformed", "the PDH public key is not a point on P-384: y^2 != x^3 - 3x + b");
+  }
+  return pk;
+}
+
 /** One link of the chain: the error it raises, and why it failed (null = verified). */
 type Link = [failure: string, reason: Promise<string | null>];
 
@@ -122,12 +160,14 @@ function expectUsage(name: string, cert: { usage: number }, usage: number): void
   if (cert.usage !== usage) throw new SevError("cert-chain-invalid", `the ${name} certificate has usage ${hex(cert.usage)}, expected ${hex(usage)}`);
 }
 
+/** Every signer is made (and its key checked) before any link starts, so a refused key leaves no link running. */
 function caLinks(ark: AmdCaCertificate, ask: AmdCaCertificate, arkSelfSigned: boolean): { links: Link[]; askSigner: Signer } {
   const arkSigner = caSigner("ARK", ark);
+  const askSigner = caSigner("ASK", ask);
   const links: Link[] = [];
   if (arkSelfSigned) links.push(["the ARK is not self-signed", caSigned(arkSigner, ark, ark)]);
   links.push(["the ASK is not signed by the ARK", caSigned(arkSigner, ark, ask)]);
-  return { links, askSigner: caSigner("ASK", ask) };
+  return { links, askSigner };
 }
 
 /** An AMD CA pair on its own: the ARK is self-signed and signs the ASK (no trust decision). */
@@ -152,31 +192,33 @@ export async function verifySevChain(chain: SevChain, trust: SevTrustAnchors): P
     const supported = [...new Set(trust.pinned.values())].join(", ");
     throw new SevError("cert-untrusted-root", `the ARK (SHA-256 ${fingerprint}) is neither AMD's for ${supported} nor an operator-listed ARK`);
   }
+  // AMD's published Naples ARK lacks its self-signature, which adds nothing to a root pinned byte for byte.
+  // That one file is the only ARK trusted unsigned (sev likewise completes only the Naples ARK).
+  if (!ark.signature && fingerprint !== NAPLES_ARK_AS_PUBLISHED) {
+    throw new SevError("cert-chain-invalid", "the ARK is not self-signed: it carries no signature, which only AMD's published Naples ARK may lack");
+  }
 
   expectUsage("ASK", ask, Usage.ASK);
   expectUsage("CEK", cek, Usage.CEK);
   expectUsage("OCA", oca, Usage.OCA);
   expectUsage("PEK", pek, Usage.PEK);
   expectUsage("PDH", pdh, Usage.PDH);
-  if (pdh.publicKey.kind !== "ec" || pdh.publicKey.curve !== 2 || !isEcdhAlgo(pdh.algo)) {
-    throw new SevError("cert-chain-invalid", "the PDH is not an ECDH P-384 key");
-  }
+  pdhPoint(pdh); // refused here, not first at /auth's key agreement
   for (const [name, cert] of [["CEK", cek], ["OCA", oca], ["PEK", pek]] as const) {
     if (keyKind(cert.algo) === null || isEcdhAlgo(cert.algo)) throw new SevError("cert-chain-invalid", `the ${name} key is not a signing key`);
   }
 
-  // AMD's published Naples ARK lacks its self-signature; the root is trusted by its listed hash
-  // anyway, and the self-signature adds nothing to a root pinned byte for byte.
-  const { links, askSigner } = caLinks(ark, ask, ark.signature !== null);
   const ocaSigner = sevSigner("OCA", oca);
   const cekSigner = sevSigner("CEK", cek);
+  const pekSigner = sevSigner("PEK", pek);
+  const { links, askSigner } = caLinks(ark, ask, ark.signature !== null);
   await firstFailure([
     ...links,
     ["the CEK is not signed by the ASK", sevSigned(askSigner, cek)],
     ["the OCA is not self-signed", sevSigned(ocaSigner, oca)],
     ["the PEK is not signed by the OCA", sevSigned(ocaSigner, pek)],
     ["the PEK is not signed by the CEK", sevSigned(cekSigner, pek)],
-    ["the PDH is not signed by the PEK", sevSigned(sevSigner("PEK", pek), pdh)],
+    ["the PDH is not signed by the PEK", sevSigned(pekSigner, pdh)],
   ]);
   return { generation, pdh };
 }

@@ -25,6 +25,9 @@ const RequestJson = z.object({
 const PolicyJson = z.strictObject({
   flags: z.strictObject({ bits: z.number().check(z.int(), z.minimum(0), z.maximum(0xffff)) }),
   minfw: z.strictObject({ major: Byte, minor: Byte }),
+  // edgekbs's own keys; sev's serde ignores unknown keys, so the document stays a reference-kbs Policy.
+  allow_debug: z.optional(z.boolean()),
+  allow_key_sharing: z.optional(z.boolean()),
 });
 
 const MeasurementJson = z.object({ measure: Bytes.check(z.length(32)), mnonce: Bytes.check(z.length(16)) });
@@ -67,11 +70,23 @@ export function sevChainToJson(chain: SevChain): SevChainJson {
   };
 }
 
-const POLICY_FORM = 'tee_config must be empty or SEV policy JSON {"flags":{"bits":0-65535},"minfw":{"major":0-255,"minor":0-255}}';
+// Guest policy flags (AMD pub. 55766, chapter 3): NO_DEBUG 0x01, NO_KEY_SHARING 0x02, ES 0x04, NO_SEND 0x08,
+// DOMAIN 0x10, SEV 0x20; bits 6-15 are reserved.
+const NO_DEBUG = 0x01;
+const NO_KEY_SHARING = 0x02;
+const DEFINED_FLAGS = 0x3f;
 
-/** A SEV workload's tee_config: empty means the default policy, anything else must be Policy JSON. */
+const POLICY_FORM = 'tee_config must be empty or SEV policy JSON {"flags":{"bits":0-63},"minfw":{"major":0-255,"minor":0-255}}';
+
+const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+
+/**
+ * A SEV workload's tee_config as the policy LAUNCH_START gets. Closed by default: NO_DEBUG and NO_KEY_SHARING
+ * are set (the host could otherwise decrypt the guest, or another guest share its key) unless the document
+ * says `"allow_debug": true` / `"allow_key_sharing": true`; empty means exactly those two flags, minfw 0.0.
+ */
 export function parseSevPolicy(teeConfig: string): SevPolicy {
-  if (teeConfig.trim() === "") return { flags: 0, minfw: { major: 0, minor: 0 } };
+  if (teeConfig.trim() === "") return { flags: NO_DEBUG | NO_KEY_SHARING, minfw: { major: 0, minor: 0 } };
   let value: unknown;
   try {
     value = JSON.parse(teeConfig);
@@ -80,7 +95,14 @@ export function parseSevPolicy(teeConfig: string): SevPolicy {
   }
   const result = PolicyJson.safeParse(value);
   if (!result.success) throw new SevError("policy-invalid", `${POLICY_FORM}; ${issueText(result.error, "tee_config")}`);
-  return { flags: result.data.flags.bits, minfw: result.data.minfw };
+  const { flags, minfw, allow_debug, allow_key_sharing } = result.data;
+  const reserved = flags.bits & ~DEFINED_FLAGS;
+  // Reserved bits must be zero: refused here, at registration, rather than by the PSP at the guest's boot.
+  if (reserved) throw new SevError("policy-invalid", `tee_config.flags.bits: ${hex(flags.bits)} sets reserved bits ${hex(reserved)} (defined: ${hex(DEFINED_FLAGS)})`);
+  if (allow_debug && flags.bits & NO_DEBUG) throw new SevError("policy-invalid", "tee_config.allow_debug: true, but flags.bits sets NO_DEBUG (0x01)");
+  if (allow_key_sharing && flags.bits & NO_KEY_SHARING) throw new SevError("policy-invalid", "tee_config.allow_key_sharing: true, but flags.bits sets NO_KEY_SHARING (0x02)");
+  const closed = (allow_debug ? 0 : NO_DEBUG) | (allow_key_sharing ? 0 : NO_KEY_SHARING);
+  return { flags: flags.bits | closed, minfw };
 }
 
 /** The 4-byte policy the PSP sees: flags (u16 LE), then minfw major and minor. */

@@ -4,6 +4,7 @@
 
 import { buf, concat, equalBytes, utf8 } from "../../crypto/bytes";
 import { encodeSevCertificate } from "./certs";
+import { pdhPoint } from "./chain";
 import { policyBytes } from "./json";
 import { Algo, SevError, Usage, type Build, type LaunchMeasurement, type LaunchSessionBlob, type LaunchStart, type SecretPacket, type SevCertificate, type SevPolicy, type TransportKeys } from "./types";
 
@@ -78,13 +79,9 @@ export async function createLaunchSession(
   policy: SevPolicy,
   opts: { ownerKeyPair?: CryptoKeyPair; nonce?: Uint8Array; wrapIv?: Uint8Array; keys?: TransportKeys } = {},
 ): Promise<{ start: LaunchStart; keys: TransportKeys }> {
-  if (pdh.publicKey.kind !== "ec" || pdh.publicKey.curve !== 2) throw new SevError("cert-malformed", "the PDH must be an ECDH P-384 key");
+  const { x, y } = pdhPoint(pdh);
   const owner = opts.ownerKeyPair ?? ((await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-384" }, false, ["deriveBits"])) as CryptoKeyPair);
-  const pdhKey = await crypto.subtle
-    .importKey("raw", buf(concat(Uint8Array.of(4), pdh.publicKey.x, pdh.publicKey.y)), { name: "ECDH", namedCurve: "P-384" }, false, [])
-    .catch(() => {
-      throw new SevError("cert-malformed", "the PDH public key is not a point on P-384");
-    });
+  const pdhKey = await crypto.subtle.importKey("raw", buf(concat(Uint8Array.of(4), x, y)), { name: "ECDH", namedCurve: "P-384" }, false, []);
   // Z is OpenSSL's derive output: the big-endian x-coordinate, exactly what deriveBits returns.
   const z = new Uint8Array(await crypto.subtle.deriveBits(ecdhWith(pdhKey), owner.privateKey, 384));
   const nonce = opts.nonce ?? random(16);

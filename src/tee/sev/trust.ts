@@ -6,10 +6,12 @@ import { sha256, toHex } from "../../crypto/bytes";
 import { caCanonicalBytes, decodeCaCertificate } from "./certs";
 import { SevError, Usage, type AmdCaCertificate, type Generation, type SevTrustAnchors } from "./types";
 
+/** The Naples ARK exactly as AMD publishes it: 576 bytes, without its signature (AMDESE/AMDSEV#17). */
+export const NAPLES_ARK_AS_PUBLISHED = "8efddcaaf84990cf6354d93637be270220cf15797332b3d918c3b8cc77349f31";
+
 export const PINNED_SEV_ARKS: ReadonlyMap<string, Generation> = new Map<string, Generation>([
   ["dedabca561e1dece8cc00b7bda864cf5f20b95017864408cfe18eaee0dce24b9", "Naples"],
-  // The Naples ARK exactly as AMD publishes it: 576 bytes, without its signature (AMDESE/AMDSEV#17).
-  ["8efddcaaf84990cf6354d93637be270220cf15797332b3d918c3b8cc77349f31", "Naples"],
+  [NAPLES_ARK_AS_PUBLISHED, "Naples"],
   ["865977b268c16d5b27772b00aaefb4e737ba9499e818ed8e9f65b0cecefbc529", "Rome"],
   ["1246469862b78a7a8625579b0378d1f8e975eb8b82a1623b579d7968a5969888", "Milan"],
   ["8f4e3fd36589c23f1fe0c8338465bac7e2e066d97fc92f228bbee4fd356fb674", "Genoa"],
@@ -33,6 +35,8 @@ export async function sevTrustAnchors(extraArks: Uint8Array[]): Promise<SevTrust
       throw new ConfigError("EXTRA_TRUSTED_ARKS", (e as SevError).message);
     }
     if (ark.usage !== Usage.ARK) throw new ConfigError("EXTRA_TRUSTED_ARKS", `${what} has usage 0x${ark.usage.toString(16)}, not ARK (0x0)`);
+    // Told now rather than by every /auth under it: the chain verifier trusts no other unsigned ARK.
+    if (!ark.signature) throw new ConfigError("EXTRA_TRUSTED_ARKS", `${what} has no self-signature; only AMD's published Naples ARK (pinned) may lack it`);
     extra.add(await arkFingerprint(ark));
   }
   return { pinned: PINNED_SEV_ARKS, extra };
