@@ -3,39 +3,50 @@
 // For every parser: anything thrown is the module's own typed error (an escaping Error, TypeError or
 // RangeError would be a 500), the answer is deterministic, and valid inputs are accepted with the right value.
 //
-// Reached: certificatesFromChainField (and the certificate-table and PEM decoders under it), parseSevRequest,
-// parseSevPolicy, parseLaunchMeasurement, parseSnpPolicy, checkTeeConfig, and body.ts's parse/validate with
-// the exported WorkloadId, SecretValue and LaunchMeasurement and the inline schemas legacy.ts hands to parse
-// (z.unknown() for extra-params, z.record(z.string(), z.unknown()) for tee-evidence). Not reached: the body
-// schemas that are module-private (legacy.ts RegisterBody, AuthBody, SnpRequest, AttestBody, SnpEvidenceJson;
-// admin.ts Page, AuditPage, HeadsPage, WorkloadChange, SecretBody); fuzz.test.ts reaches them over HTTP.
+// Reached: certificatesFromChainField and the decoders under it (pemBlocks, certificatesFrom, parseCertTable),
+// parseCertificate (the DER reader, on structurally edited AMD certificates), parseSevRequest and the SEV
+// certificate codecs under it, parseSevPolicy, parseLaunchMeasurement, parseSnpPolicy, checkTeeConfig, and
+// body.ts's parse/validate with the exported WorkloadId, SecretValue and LaunchMeasurement and the inline schemas
+// legacy.ts hands to parse (z.unknown() for extra-params, z.record(z.string(), z.unknown()) for tee-evidence).
+// Not reached: the body schemas that are module-private (legacy.ts RegisterBody, AuthBody, SnpRequest,
+// AttestBody, SnpEvidenceJson; admin.ts Page, AuditPage, HeadsPage, WorkloadChange, SecretBody); fuzz.test.ts
+// reaches them over HTTP.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import * as asn1js from "asn1js";
 import fc from "fast-check";
 import * as z from "zod/mini";
 import { describe, expect, it } from "vitest";
-import { concat, fromHex, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
-import { pemBlocks, toPem } from "../../src/crypto/pem";
+import { buf, concat, fromHex, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
+import { PemError, pemBlocks, toPem } from "../../src/crypto/pem";
 import { Refused, TeeError } from "../../src/errors";
 import { LaunchMeasurement, parse, SecretValue, validate, WorkloadId } from "../../src/http/body";
 import { MAX_PROBLEM_BYTES, problemBody } from "../../src/http/problem";
 import { checkTeeConfig } from "../../src/http/tee-config";
 import { certificatesFromChainField } from "../../src/session/evidence";
 import { parseLaunchMeasurement, parseSevPolicy, parseSevRequest } from "../../src/tee/sev/json";
-import { SevError } from "../../src/tee/sev/types";
-import { CERT_TABLE_GUIDS, certificatesFrom } from "../../src/tee/snp/certtable";
+import { decodeCaCertificate, decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../../src/tee/sev/certs";
+import { Algo, SEV_CERT_SIZE, SevError, Usage } from "../../src/tee/sev/types";
+import { CERT_TABLE_GUIDS, certificatesFrom, parseCertTable, type CertTableEntry } from "../../src/tee/snp/certtable";
 import { parseSnpPolicy, PolicyError } from "../../src/tee/snp/policy";
 import { VerificationError } from "../../src/tee/snp/types";
+import { parseCertificate } from "../../src/tee/snp/x509";
 import { FIXTURES } from "../helpers/fixtures";
+import { createSyntheticChip } from "../helpers/synthetic-amd";
 
-/** Runs of the cheap properties; the valid-input properties and the costlier ones get a fraction. */
-const RUNS = 1500;
+/**
+ * Runs of the cheap properties; the valid-input properties and the costlier ones get a half or a third. Keep it
+ * divisible by 6: fast-check never ends a property whose numRuns is fractional.
+ */
+const RUNS = 1200;
 /**
  * Each parseSevRequest validates ~11,500 byte values through zod (~1.3 ms), so its damaged-input property gets
  * fewer runs, and asks twice (the determinism check) on every fourth run only.
  */
 const SEV_RUNS = 600;
+/** parseCertificate costs ~1 ms (asn1js decodes the whole certificate first); determinism is checked on every fourth run. */
+const DER_RUNS = 400;
 
 type Verdict<T> = { ok: true; value: T } | { ok: false; error: { name: string; code?: string; message: string } };
 
@@ -185,33 +196,310 @@ describe("certificatesFromChainField", () => {
   });
 
   // certificatesFromChainField turns any other error into "cert_chain could not be parsed"; this checks the
-  // decoders beneath it do not rely on that (nothing is being masked).
-  it("the decoders beneath it throw only their own errors (VerificationError, TypeError for base64)", () => {
-    const bytes = fc.oneof(
-      fc.uint8Array({ maxLength: 400 }),
-      chainField.map((f) => utf8(f)),
-      validChainField.map(([, c]) => certTable(c.map((data) => ({ guid: GUID_BYTES.VCEK, data })))).chain((t) =>
-        fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
-          const damaged = t.slice();
-          damaged[i % damaged.length] = b;
-          return damaged;
-        }),
-      ),
-    );
-    fc.assert(
-      fc.property(bytes, (b) => {
-        judged(() => certificatesFrom(b), (e) => e instanceof VerificationError && e.code === "cert-malformed");
-      }),
-      { numRuns: RUNS * (2 / 3) },
-    );
+  // PEM decoder beneath it does not rely on that (nothing is being masked). certificatesFrom: see below.
+  it("pemBlocks throws nothing but PemError", () => {
     fc.assert(
       fc.property(fc.oneof(chainField, mutated(chain.map(asPem))), (text) => {
-        judged(() => pemBlocks(text), (e) => e instanceof TypeError && e.message === "not base64");
+        judged(() => pemBlocks(text), (e) => e instanceof PemError && e.message === "a CERTIFICATE block has invalid base64");
       }),
-      { numRuns: RUNS * (2 / 3) },
+      { numRuns: RUNS / 2 },
     );
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// SNP certificates: the DER reader (x509.ts on der.ts) and the GHCB certificate table (certtable.ts)
+
+const certMalformed = (e: unknown) => e instanceof VerificationError && e.code === "cert-malformed";
+
+/** A DER element as the fuzzer edits it: constructed (children) or primitive (content); `lengthField` replaces the encoded length. */
+interface Tlv {
+  tag: number;
+  children?: Tlv[];
+  content?: Uint8Array;
+  lengthField?: number[];
+}
+
+/** Reads well-formed DER with one-byte tags (AMD's certificates) into the model; the test's own reader, not der.ts. */
+function readTlv(b: Uint8Array, at = 0): { tlv: Tlv; end: number } {
+  const tag = b[at]!;
+  let length = b[at + 1]!;
+  let p = at + 2;
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + b[p++]!;
+  }
+  const end = p + length;
+  if (!(tag & 0x20)) return { tlv: { tag, content: b.slice(p, end) }, end };
+  const children: Tlv[] = [];
+  for (let q = p; q < end; ) {
+    const child = readTlv(b, q);
+    children.push(child.tlv);
+    q = child.end;
+  }
+  return { tlv: { tag, children }, end };
+}
+
+/** The minimal (DER) length field for `n` content bytes. */
+function derLength(n: number): number[] {
+  if (n < 0x80) return [n];
+  const bytes: number[] = [];
+  for (; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return [0x80 | bytes.length, ...bytes];
+}
+
+function encodeTlv(t: Tlv): Uint8Array {
+  const body = t.children ? concat(...t.children.map(encodeTlv)) : t.content!;
+  return concat(Uint8Array.of(t.tag, ...(t.lengthField ?? derLength(body.length))), body);
+}
+
+/** Every element with its parent (null for the root), the root first. */
+function elements(root: Tlv): { node: Tlv; parent: Tlv | null }[] {
+  const out: { node: Tlv; parent: Tlv | null }[] = [{ node: root, parent: null }];
+  for (let i = 0; i < out.length; i++) for (const child of out[i]!.node.children ?? []) out.push({ node: child, parent: out[i]!.node });
+  return out;
+}
+
+/** One structural edit; `at` picks among the elements it applies to (modulo their number), so any shape takes any edit. */
+type TreeEdit =
+  | { op: "remove" | "duplicate"; at: number }
+  | { op: "insert"; at: number; node: Tlv }
+  | { op: "wrap"; at: number; tag: number }
+  | { op: "content"; at: number; content: Uint8Array }
+  | { op: "length"; at: number; field: number[] }
+  | { op: "time"; at: number; tag: number; text: string }
+  | { op: "extensions"; extensions: Tlv[] };
+
+/** Applies `edit` to `root` in place; returns the root (a new one when the root itself was wrapped). */
+function applyEdit(root: Tlv, edit: TreeEdit): Tlv {
+  const all = elements(root);
+  const pick = <T>(list: T[], at: number): T | undefined => list[at % list.length];
+  switch (edit.op) {
+    case "remove":
+    case "duplicate": {
+      const hit = pick(all.slice(1), edit.at);
+      if (!hit) return root;
+      const siblings = hit.parent!.children!;
+      const i = siblings.indexOf(hit.node);
+      if (edit.op === "remove") siblings.splice(i, 1);
+      else siblings.splice(i, 0, structuredClone(hit.node));
+      return root;
+    }
+    case "insert": {
+      const host = pick(all.filter((x) => x.node.children), edit.at)!.node;
+      host.children!.splice(edit.at % (host.children!.length + 1), 0, structuredClone(edit.node));
+      return root;
+    }
+    case "wrap": {
+      const { node, parent } = pick(all, edit.at)!;
+      const wrapped = { tag: edit.tag, children: [node] };
+      if (!parent) return wrapped;
+      parent.children![parent.children!.indexOf(node)] = wrapped;
+      return root;
+    }
+    case "content": {
+      const hit = pick(all.filter((x) => x.node.content), edit.at);
+      if (hit) hit.node.content = edit.content;
+      return root;
+    }
+    case "length":
+      pick(all, edit.at)!.node.lengthField = edit.field;
+      return root;
+    case "time": {
+      const hit = pick(all.filter((x) => x.node.tag === 0x17 || x.node.tag === 0x18), edit.at);
+      if (hit) Object.assign(hit.node, { tag: edit.tag, content: utf8(edit.text) });
+      return root;
+    }
+    case "extensions": {
+      // TBSCertificate's [3] holds the SEQUENCE of extensions.
+      const list = all.find((x) => x.node.tag === 0xa3)?.node.children?.[0];
+      if (list?.children) list.children = structuredClone(edit.extensions);
+      return root;
+    }
+  }
+}
+
+const asn1 = (node: asn1js.AsnType) => new Uint8Array(node.toBER(false));
+
+/** An Extension { extnID, critical?, extnValue } in the model. */
+function extension(oid: string, value: Uint8Array, critical: boolean): Tlv {
+  const fields = [new asn1js.ObjectIdentifier({ value: oid }), ...(critical ? [new asn1js.Boolean({ value: true })] : []), new asn1js.OctetString({ valueHex: buf(value) })];
+  return readTlv(asn1(new asn1js.Sequence({ value: fields }))).tlv;
+}
+
+// Real certificates (DERS, and trustee's VCEK with a DER-wrapped hwID) and a synthetic Turin VLEK chain, which
+// no real sample covers (~250 ms of RSA key generation).
+const LAB = await createSyntheticChip({ product: "Turin", vekKind: "VLEK" });
+const CERT_SAMPLES = [...DERS, fixture("synthetic/trustee-test-vcek-invalid-new.der"), LAB.arkDer, LAB.askDer, LAB.vekDer];
+const SAMPLE_TREES = CERT_SAMPLES.map((der) => readTlv(der).tlv);
+const SAMPLE_EXTENSIONS = SAMPLE_TREES.flatMap((t) => elements(t).find((x) => x.node.tag === 0xa3)?.node.children?.[0]?.children ?? []);
+
+const AMD_OID = "1.3.6.1.4.1.3704.1.";
+/** extnValues for AMD's extensions: INTEGERs in and out of 0-255, IA5Strings, hwIDs bare or wrapped, anything. */
+const extnValue = fc.oneof(
+  fc.bigInt({ min: -(1n << 72n), max: 1n << 72n }).map((v) => asn1(asn1js.Integer.fromBigInt(v))),
+  fc.integer({ min: 0, max: 255 }).map((v) => asn1(new asn1js.Integer({ value: v }))),
+  fc.string({ unit: "binary-ascii", maxLength: 24 }).map((v) => asn1(new asn1js.IA5String({ value: v }))),
+  fc.constantFrom(8, 10, 64, 66).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+  fc.uint8Array({ minLength: 64, maxLength: 64 }).map((id) => concat(Uint8Array.of(0x04, 64), id)),
+  fc.uint8Array({ maxLength: 80 }),
+);
+const randomExtension = fc
+  .tuple(fc.oneof(fc.constantFrom("1", "2", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10", "4", "5", "6").map((arc) => AMD_OID + arc), fc.constantFrom("2.5.29.19", "2.5.29.15", "1.2.3")), extnValue, fc.boolean())
+  .map(([oid, value, critical]) => extension(oid, value, critical));
+
+/** Time texts: valid ones of any era, near-misses, and junk (written into a UTCTime or GeneralizedTime element). */
+const timeText = fc.oneof(
+  fc.date({ min: new Date(Date.UTC(-300, 0)), max: new Date(Date.UTC(12000, 0)), noInvalidDate: true }).map((d) => d.toISOString().replace(/[-:T]|\.\d+/g, "")),
+  fc.stringMatching(/^[0-9]{10,14}(\.[0-9]{1,4})?(Z|[+-][0-9]{4})?$/),
+  fc.string({ unit: fc.constantFrom(..."0123456789Z+-.: "), maxLength: 20 }),
+  fc.string({ maxLength: 20 }),
+);
+
+/** Length fields: short and long forms of any value, indefinite, 2^31, more length bytes than anyone uses. */
+const lengthField: fc.Arbitrary<number[]> = fc.oneof(
+  fc.integer({ min: 0, max: 0x7f }).map((n) => [n]),
+  fc.integer({ min: 1, max: 4 }).chain((n) => fc.array(fc.integer({ min: 0, max: 255 }), { minLength: n, maxLength: n }).map((b) => [0x80 | n, ...b])),
+  fc.constantFrom<number[]>([0x80], [0x84, 0x80, 0, 0, 0], [0x84, 0xff, 0xff, 0xff, 0xff], [0x85, 1, 0, 0, 0, 0], [0x88, 0, 0, 0, 0, 0, 0, 0, 1], [0xff], [0x81, 0x05]),
+);
+
+const someTag = fc.oneof(fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x13, 0x16, 0x17, 0x18, 0x30, 0x31, 0xa0, 0xa3), fc.integer({ min: 0, max: 255 }));
+const treeEdit: fc.Arbitrary<TreeEdit> = fc.oneof(
+  fc.record({ op: fc.constantFrom("remove" as const, "duplicate" as const), at: fc.nat() }),
+  fc.record({ op: fc.constant("insert" as const), at: fc.nat(), node: fc.oneof(fc.record({ tag: someTag, content: fc.uint8Array({ maxLength: 40 }) }), randomExtension) }),
+  fc.record({ op: fc.constant("wrap" as const), at: fc.nat(), tag: someTag }),
+  fc.record({ op: fc.constant("content" as const), at: fc.nat(), content: fc.uint8Array({ maxLength: 80 }) }),
+  fc.record({ op: fc.constant("length" as const), at: fc.nat(), field: lengthField }),
+  fc.record({ op: fc.constant("time" as const), at: fc.nat(), tag: fc.constantFrom(0x17, 0x18), text: timeText }),
+  fc.record({ op: fc.constant("extensions" as const), extensions: fc.array(fc.oneof(fc.constantFrom(...SAMPLE_EXTENSIONS), randomExtension), { maxLength: 12 }) }),
+);
+/** Raw damage after encoding: a truncation or an overwritten byte. */
+const byteEdit = fc.oneof(fc.record({ truncate: fc.nat() }), fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }));
+
+/** A sample certificate after a few structural edits, then a little raw damage. */
+const damagedCertificate = fc.tuple(fc.nat(), fc.array(treeEdit, { maxLength: 3 }), fc.array(byteEdit, { maxLength: 2 })).map(([i, edits, damage]) => {
+  let root = structuredClone(SAMPLE_TREES[i % SAMPLE_TREES.length]!);
+  for (const edit of edits) root = applyEdit(root, edit);
+  let der = encodeTlv(root);
+  for (const d of damage) {
+    if ("truncate" in d) der = der.slice(0, d.truncate % (der.length + 1));
+    else if (der.length) der[d.at % der.length] = d.value;
+  }
+  return der;
+});
+
+describe("parseCertificate (the DER reader)", () => {
+  it("the fuzzer's TLV model re-encodes every sample byte for byte, and every sample parses", () => {
+    for (const [i, der] of CERT_SAMPLES.entries()) {
+      expect(toHex(encodeTlv(SAMPLE_TREES[i]!))).toBe(toHex(der));
+      expect(parseCertificate(der).der).toEqual(der);
+    }
+  });
+
+  it("throws nothing but VerificationError(cert-malformed), deterministically, whatever the damage", () => {
+    let run = 0;
+    fc.assert(
+      fc.property(damagedCertificate, (der) => {
+        const v = judged(() => parseCertificate(der), certMalformed, run++ % 4 === 0);
+        if (v.ok) expect(toHex(v.value.der)).toBe(toHex(der));
+      }),
+      { numRuns: DER_RUNS },
+    );
+  });
+});
+
+/** Where a header entry points: into the blob area (a blob's start or length, shifted), or at an absolute value. */
+type Pointer = { blob: number; shift: number } | { value: number };
+interface TableLayout {
+  entries: { guid: Uint8Array; offset: Pointer; length: Pointer }[];
+  terminated: boolean;
+  blobs: Uint8Array[];
+}
+const pointer: fc.Arbitrary<Pointer> = fc.oneof(
+  fc.record({ blob: fc.nat(), shift: fc.oneof(fc.constant(0), fc.integer({ min: -30, max: 30 })) }),
+  fc.record({ value: fc.oneof(fc.nat({ max: 4000 }), fc.constantFrom(0, 24, 48, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1)) }),
+);
+/** A table layout: entries with any GUID (known, random, zero), offset and length; a terminator or none; the blobs. */
+const tableLayout: fc.Arbitrary<TableLayout> = fc.record({
+  entries: fc.array(fc.record({ guid: fc.oneof(fc.constantFrom(...Object.values(GUID_BYTES)), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.constant(new Uint8Array(16))), offset: pointer, length: pointer }), { maxLength: 5 }),
+  terminated: fc.boolean(),
+  blobs: fc.array(fc.oneof(fc.constantFrom(...DERS), fc.constantFrom(...DERS).map((d) => utf8(toPem(d))), fc.uint8Array({ maxLength: 64 })), { maxLength: 4 }),
+});
+
+/** The bytes of a layout; overlapping entries, entries past the end and huge values arise as the pointers fall. */
+function tableBytes({ entries, terminated, blobs }: TableLayout): Uint8Array {
+  const header = new Uint8Array((entries.length + (terminated ? 1 : 0)) * 24);
+  const starts: number[] = [];
+  let end = header.length;
+  for (const b of blobs) {
+    starts.push(end);
+    end += b.length;
+  }
+  const u32 = (n: number) => Math.min(Math.max(n, 0), 2 ** 32 - 1);
+  const resolve = (p: Pointer, of: "start" | "length") => {
+    if ("value" in p) return p.value;
+    const i = p.blob % Math.max(blobs.length, 1);
+    return u32((of === "start" ? (starts[i] ?? header.length) : (blobs[i]?.length ?? 0)) + p.shift);
+  };
+  const dv = new DataView(header.buffer);
+  entries.forEach(({ guid, offset, length }, i) => {
+    header.set(guid, i * 24);
+    dv.setUint32(i * 24 + 16, resolve(offset, "start"), true);
+    dv.setUint32(i * 24 + 20, resolve(length, "length"), true);
+  });
+  return concat(header, ...blobs);
+}
+
+/** What parseCertTable must answer, read independently: the entries before the first all-zero one, each inside the data after the header. */
+function expectedTable(bytes: Uint8Array): CertTableEntry[] | "malformed" {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const heads: { guid: string; offset: number; length: number }[] = [];
+  for (let at = 0; at + 24 <= bytes.length; at += 24) {
+    if (bytes.subarray(at, at + 24).every((b) => b === 0)) {
+      if (heads.some(({ offset, length }) => offset < at + 24 || offset + length > bytes.length)) return "malformed";
+      return heads.map(({ guid, offset, length }) => ({ guid, data: bytes.slice(offset, offset + length) }));
+    }
+    const guid = toHex(bytes.subarray(at, at + 16)).replace(/^(.{8})(.{4})(.{4})(.{4})/, "$1-$2-$3-$4-");
+    heads.push({ guid, offset: dv.getUint32(at + 16, true), length: dv.getUint32(at + 20, true) });
+  }
+  return "malformed";
+}
+
+describe("the GHCB certificate table", () => {
+  it("parseCertTable answers exactly what the table says, or VerificationError(cert-malformed)", () => {
+    fc.assert(
+      fc.property(tableLayout, (layout) => {
+        const bytes = tableBytes(layout);
+        const v = judged(() => parseCertTable(bytes), certMalformed);
+        const expected = expectedTable(bytes);
+        if (expected === "malformed") expect(v.ok).toBe(false);
+        else expect(canonical(v)).toBe(canonical({ ok: true, value: expected }));
+      }),
+      { numRuns: RUNS / 2 },
+    );
+  });
+
+  it("certificatesFrom throws nothing but VerificationError(cert-malformed), deterministically, whatever the bytes", () => {
+    const bytes = fc.oneof(
+      tableLayout.map(tableBytes),
+      fc.tuple(tableLayout.map(tableBytes), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([t, i, b]) => {
+        if (t.length) t[i % t.length] = b;
+        return t;
+      }),
+      fc.uint8Array({ maxLength: 400 }),
+      chainField.map((f) => utf8(f)),
+      damagedCertificate,
+    );
+    fc.assert(
+      fc.property(bytes, (b) => {
+        judged(() => certificatesFrom(b), certMalformed);
+      }),
+      { numRuns: RUNS / 2 },
+    );
+  });
+});
+
 
 // ---------------------------------------------------------------------------------------------------------
 // SEV
@@ -307,15 +595,29 @@ describe("SEV JSON parsers", () => {
   });
 
   it("parseSevPolicy and parseLaunchMeasurement throw nothing but SevError and accept their valid forms", () => {
-    const validPolicy = fc.record({ flags: fc.record({ bits: fc.integer({ min: 0, max: 0xffff }) }), minfw: fc.record({ major: fc.integer({ min: 0, max: 255 }), minor: fc.integer({ min: 0, max: 255 }) }) });
+    const policyDoc = fc.record(
+      {
+        flags: fc.record({ bits: fc.oneof(fc.integer({ min: 0, max: 0x3f }), fc.integer({ min: 0, max: 0xffff })) }),
+        minfw: fc.record({ major: fc.integer({ min: 0, max: 255 }), minor: fc.integer({ min: 0, max: 255 }) }),
+        allow_debug: fc.boolean(),
+        allow_key_sharing: fc.boolean(),
+      },
+      { requiredKeys: ["flags", "minfw"] },
+    );
     fc.assert(
-      fc.property(validPolicy, (p) => {
-        expect(judged(() => parseSevPolicy(JSON.stringify(p)), typed)).toEqual({ ok: true, value: { flags: p.flags.bits, minfw: p.minfw } });
+      fc.property(policyDoc, (p) => {
+        // Valid: no reserved bit (above 0x3f), no allow_* contradicting its flag; NO_DEBUG and NO_KEY_SHARING are added unless allowed.
+        const bits = p.flags.bits;
+        const valid = bits <= 0x3f && !(p.allow_debug && bits & 1) && !(p.allow_key_sharing && bits & 2);
+        const flags = bits | (p.allow_debug ? 0 : 1) | (p.allow_key_sharing ? 0 : 2);
+        const v = judged(() => parseSevPolicy(JSON.stringify(p)), typed);
+        if (valid) expect(v).toEqual({ ok: true, value: { flags, minfw: p.minfw } });
+        else expect(v.ok).toBe(false);
       }),
       { numRuns: RUNS / 3 },
     );
     fc.assert(
-      fc.property(fc.oneof(mutated(validPolicy.map((p) => JSON.stringify(p))), fc.json(), fc.string({ maxLength: 60 })), (text) => {
+      fc.property(fc.oneof(mutated(policyDoc.map((p) => JSON.stringify(p))), fc.json(), fc.string({ maxLength: 60 })), (text) => {
         judged(() => parseSevPolicy(text), typed);
       }),
       { numRuns: RUNS / 3 },
@@ -329,6 +631,79 @@ describe("SEV JSON parsers", () => {
         expect(v.ok).toBe(typeof m === "object" && m !== null && valid(m.measure, 32) && valid(m.mnonce, 16));
       }),
       { numRuns: RUNS / 3 },
+    );
+  });
+});
+
+// The binary certificate codecs beneath parseSevRequest (certs.ts), fuzzed directly: the JSON property above
+// spends its time in zod and reaches them with the fixture's six certificates only.
+
+/** Every real SEV certificate: platform certificates (2084 bytes; naossevtool's chain file holds three) and AMD CA certificates. */
+const SEV_SAMPLES = readdirSync(resolve(FIXTURES, "sev-legacy"))
+  .filter((f) => f.endsWith(".cert"))
+  .flatMap((f) => {
+    const bytes = fixture(`sev-legacy/${f}`);
+    if (bytes.length % SEV_CERT_SIZE !== 0) return [bytes];
+    return Array.from({ length: bytes.length / SEV_CERT_SIZE }, (_, i) => bytes.slice(i * SEV_CERT_SIZE, (i + 1) * SEV_CERT_SIZE));
+  });
+/** One of the values that matter, or any u32. */
+const u32Near = (...v: number[]) => fc.oneof(fc.constantFrom(...v), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
+const usage = u32Near(...Object.values(Usage));
+const algo = u32Near(...Object.values(Algo));
+const keySize = u32Near(0, 1, 2, 3, 1024, 2047, 2048, 2056, 3072, 4095, 4096, 4104); // curves and modulus bits
+/** Writes of the u32 fields the decoders branch on, each with the values that matter there. */
+const sevFieldWrites: fc.Arbitrary<(readonly [number, number])[]> = fc.oneof(
+  ...([
+    [0x00, u32Near(0, 1, 2)], // version (both formats)
+    [0x08, usage],
+    [0x0c, algo],
+    [0x10, keySize], // EC curve or RSA modulus bits
+    [0x414, usage], // the two signature slots
+    [0x418, algo],
+    [0x61c, usage],
+    [0x620, algo],
+    [0x24, usage], // CA usage, exponent bits, modulus bits
+    [0x38, keySize],
+    [0x3c, keySize],
+  ] as const).map(([offset, value]) => fc.tuple(fc.constant<number>(offset), value).map((edit) => [edit])),
+  // An RSA platform key (the real ones are all EC): algo and modulus size together.
+  fc.tuple(fc.constantFrom(Algo.RSA_SHA256, Algo.RSA_SHA384), fc.constantFrom(2048, 2056, 3072, 4096)).map(([a, bits]) => [[0x0c, a] as const, [0x10, bits] as const]),
+);
+/** Sizes at the formats' edges: CA header, Naples's published ARK, 2048- and 4096-bit CA certificates, platform certificates. */
+const SEV_SIZES = [0, 1, 0x3f, 0x40, 0x41, 575, 576, 831, 832, 833, 1599, 1600, 1601, 2083, 2084, 2085];
+
+/** A real certificate or random bytes of a format's size, with header fields set, bytes overwritten, resized. */
+const sevCertBytes = fc
+  .tuple(
+    fc.oneof({ arbitrary: fc.constantFrom(...SEV_SAMPLES), weight: 3 }, fc.constantFrom(576, 832, 1600, SEV_CERT_SIZE).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }))),
+    fc.array(sevFieldWrites, { maxLength: 4 }).map((w) => w.flat()),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+    fc.option(fc.tuple(fc.oneof(fc.constantFrom(...SEV_SIZES), fc.nat({ max: 4000 })), fc.integer({ min: 0, max: 255 })), { freq: 4 }),
+  )
+  .map(([base, fields, bytes, resize]) => {
+    let out: Uint8Array = base.slice();
+    const dv = new DataView(out.buffer);
+    for (const [offset, value] of fields) if (offset + 4 <= out.length) dv.setUint32(offset, value, true);
+    for (const [i, b] of bytes) if (out.length) out[i % out.length] = b;
+    if (resize) {
+      const [size, fill] = resize;
+      out = concat(out.subarray(0, size), new Uint8Array(Math.max(0, size - out.length)).fill(fill));
+    }
+    return out;
+  });
+
+describe("SEV certificate codecs", () => {
+  const typed = (e: unknown) => e instanceof SevError && e.code === "cert-malformed";
+
+  it("decodeSevCertificate and decodeCaCertificate throw nothing but SevError(cert-malformed), deterministically; what they decode re-encodes byte for byte", () => {
+    fc.assert(
+      fc.property(sevCertBytes, (bytes) => {
+        const platform = judged(() => decodeSevCertificate(bytes), typed);
+        if (platform.ok) expect(toHex(encodeSevCertificate(platform.value))).toBe(toHex(bytes));
+        const ca = judged(() => decodeCaCertificate(bytes), typed);
+        if (ca.ok) expect(toHex(encodeCaCertificate(ca.value))).toBe(toHex(bytes));
+      }),
+      { numRuns: RUNS / 2 },
     );
   });
 });

@@ -2,7 +2,7 @@
 // configfs-tsm auxblob), PEM text, or a single DER certificate (docs/snp-verification.md §Certificate table).
 
 import { toHex } from "../../crypto/bytes";
-import { pemBlocks } from "../../crypto/pem";
+import { PemError, pemBlocks } from "../../crypto/pem";
 import { VerificationError } from "./types";
 
 /** GUIDs of the table entries that hold certificates (RFC 4122 byte order = string order). */
@@ -74,12 +74,17 @@ function derSequenceLength(b: Uint8Array): number | undefined {
   return 2 + n + len;
 }
 
+/** The CERTIFICATE blocks of PEM text (others are skipped); one without its END line is refused, not skipped. */
 function pemCertificates(text: string): Uint8Array[] {
+  let ders: Uint8Array[];
   try {
-    return pemBlocks(text);
-  } catch {
-    malformed("a PEM certificate has invalid base64");
+    ders = pemBlocks(text);
+  } catch (e) {
+    if (e instanceof PemError) throw new VerificationError("cert-malformed", `PEM: ${e.message}`);
+    throw e;
   }
+  if (ders.length !== text.split("-----BEGIN CERTIFICATE-----").length - 1) throw new VerificationError("cert-malformed", "PEM: a CERTIFICATE block has no END line");
+  return ders;
 }
 
 /**
@@ -90,9 +95,18 @@ export function certificatesFrom(bytes: Uint8Array): Uint8Array[] {
   if (bytes.length === 0) return [];
   const text = pemText(bytes);
   if (text !== undefined) return pemCertificates(text);
-  if (derSequenceLength(bytes) === bytes.length) return [Uint8Array.from(bytes)];
+  const derLength = derSequenceLength(bytes);
+  if (derLength === bytes.length) return [Uint8Array.from(bytes)];
+  let entries: CertTableEntry[];
+  try {
+    entries = parseCertTable(bytes);
+  } catch (e) {
+    // A truncated certificate, or one with bytes after it, is no table either; saying only the latter would mislead.
+    if (derLength === undefined || !(e instanceof VerificationError)) throw e;
+    throw new VerificationError("cert-malformed", `DER certificate: its header says ${derLength} bytes, the input has ${bytes.length} (read as a ${e.message})`);
+  }
   const out: Uint8Array[] = [];
-  for (const { guid, data } of parseCertTable(bytes)) {
+  for (const { guid, data } of entries) {
     if (!CERT_GUIDS.has(guid)) continue;
     const blobText = pemText(data);
     if (blobText !== undefined) {
