@@ -18,7 +18,7 @@ function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
   return result;
 }
 
-interface PrivateParts {
+export interface PrivateParts {
   n: Uint8Array;
   p: bigint;
   q: bigint;
@@ -28,7 +28,7 @@ interface PrivateParts {
 }
 
 /** Textbook RSA decryption (CRT) + PKCS#1 v1.5 unpadding: neither WebCrypto nor Node 20 decrypts v1.5 any more. */
-function pkcs1Decrypt(key: PrivateParts, ciphertext: Uint8Array): Uint8Array {
+export function pkcs1Decrypt(key: PrivateParts, ciphertext: Uint8Array): Uint8Array {
   const k = key.n.length;
   if (ciphertext.length !== k) throw new Error(`ciphertext is ${ciphertext.length} bytes, modulus ${k}`);
   const c = big(ciphertext);
@@ -41,6 +41,12 @@ function pkcs1Decrypt(key: PrivateParts, ciphertext: Uint8Array): Uint8Array {
   return em.subarray(sep + 1);
 }
 
+/** The CRT parts of an exported RSA private JWK. */
+export function privateParts(jwk: JsonWebKey): PrivateParts {
+  const part = (v: string | undefined) => big(fromBase64Loose(v!));
+  return { n: fromBase64Loose(jwk.n!), p: part(jwk.p), q: part(jwk.q), dp: part(jwk.dp), dq: part(jwk.dq), qi: part(jwk.qi) };
+}
+
 export async function guestKey(): Promise<GuestKey> {
   const pair = (await crypto.subtle.generateKey(
     { name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
@@ -48,11 +54,9 @@ export async function guestKey(): Promise<GuestKey> {
     ["encrypt", "decrypt"],
   )) as CryptoKeyPair;
   const jwk = (await crypto.subtle.exportKey("jwk", pair.privateKey)) as JsonWebKey;
-  const n = fromBase64Loose(jwk.n!);
-  const part = (v: string | undefined) => big(fromBase64Loose(v!));
-  const priv: PrivateParts = { n, p: part(jwk.p), q: part(jwk.q), dp: part(jwk.dp), dq: part(jwk.dq), qi: part(jwk.qi) };
+  const priv = privateParts(jwk);
   return {
-    kMod: toBase64(n),
+    kMod: toBase64(priv.n),
     kExp: toBase64(fromBase64Loose(jwk.e!)),
     decrypt: (hex) => pkcs1Decrypt(priv, fromHex(hex)),
   };
