@@ -7,6 +7,7 @@ import type { Env } from "./env";
 import { ConfigError } from "./errors";
 import { DEFAULT_KDS_URL } from "./kds/kds";
 import { operatorTrust, type OperatorTrust } from "./tee/trust";
+import { loadTokenKey, type TokenKey } from "./trustee/token";
 
 export type CrlMode = "strict" | "best-effort";
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -24,6 +25,8 @@ export interface Config {
   masterKeys(): Promise<MasterKeyring>;
   /** ADMIN_TOKEN, ADMIN_JWT_* */
   adminAuth(): Promise<AdminAuth>;
+  /** TOKEN_SIGNING_KEY, imported: signs the Trustee protocol's attestation tokens. */
+  tokenKey(): Promise<TokenKey>;
 }
 
 function seconds(env: Env, name: "CHALLENGE_TTL_SECONDS" | "SESSION_TTL_SECONDS", fallback: number): number {
@@ -80,6 +83,7 @@ function parse(env: Env): Config {
     trust: once(() => operatorTrust(env.EXTRA_TRUSTED_ARKS ?? "")),
     masterKeys: once(() => parseMasterKeys(env.KBS_MASTER_KEY)),
     adminAuth: once(() => loadAdminAuth(env)),
+    tokenKey: once(() => loadTokenKey(env.TOKEN_SIGNING_KEY)),
   };
 }
 
@@ -96,6 +100,7 @@ const VARIABLES = [
   "ADMIN_JWT_ISSUER",
   "ADMIN_JWT_AUDIENCE",
   "ADMIN_JWT_MAX_TTL_SECONDS",
+  "TOKEN_SIGNING_KEY",
 ] as const satisfies readonly (keyof Env)[];
 
 let cached: { source: string; config: Config } | undefined;

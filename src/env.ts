@@ -23,10 +23,12 @@ export interface Env {
   /** Required `iss` / `aud` of admin JWTs, when set. */
   ADMIN_JWT_ISSUER?: string;
   ADMIN_JWT_AUDIENCE?: string;
-  /** Longest admin JWT lifetime accepted, `exp − iat` in seconds (default 3600). */
+  /** Longest admin JWT lifetime accepted, `exp − iat` in seconds (default 7200, the lifetime Trustee's kbs-client signs). */
   ADMIN_JWT_MAX_TTL_SECONDS?: string;
   /** Secret: master keys that wrap the secrets' data keys, `kid:base64(32 bytes)`, comma-separated, active first. */
   KBS_MASTER_KEY?: string;
+  /** Secret: a private EC P-256 JWK (JSON, with `kid`) that signs the Trustee protocol's attestation tokens (ES256). */
+  TOKEN_SIGNING_KEY?: string;
   /** Base URL of AMD's Key Distribution Service (default https://kdsintf.amd.com). */
   KDS_URL?: string;
   /** Seconds a challenge may stay unanswered (default 300). */

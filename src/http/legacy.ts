@@ -1,9 +1,7 @@
 import { Hono, type Context } from "hono";
 import * as z from "zod/mini";
-import { toHex } from "../crypto/bytes";
 import { commitAudited } from "../audit/admin-log";
 import { config } from "../config";
-import { Refused, type Refusal } from "../errors";
 import { NO_SESSION } from "../session/outcome";
 import type { BeginInit, SnpEvidence } from "../session/session";
 import { registrationStatements } from "../store/workloads";
@@ -11,6 +9,8 @@ import { parseLaunchMeasurement, parseSevRequest } from "../tee/sev/json";
 import { PRODUCTS } from "../tee/snp/types";
 import { requireAdmin, requireWorkload, type AdminEnv } from "./admin-auth";
 import { clientIp, throttle } from "./limits";
+import { answerOf, cookieSessionId, newSessionId } from "./sessions";
+import { trusteeAuth } from "./trustee";
 import { jsonBody, LaunchMeasurement, parse, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
 import { fail } from "./problem";
 import { checkTeeConfig } from "./tee-config";
@@ -19,7 +19,6 @@ import { checkTeeConfig } from "./tee-config";
 export const legacy = new Hono<AdminEnv>({ strict: false });
 
 const SUPPORTED_TEES = ["snp", "sev"] as const;
-const SESSION_ID_RE = /^[0-9a-f]{32}$/;
 
 const RegisterBody = z.object({
   workload_id: WorkloadId,
@@ -31,6 +30,7 @@ const RegisterBody = z.object({
 /** kbs-types 0.2 sends extra-params as a JSON string; later versions as an object: both are accepted. */
 const ExtraParams = z.union([z.string(), z.record(z.string(), z.unknown())]);
 const AuthBody = z.object({ version: z.string().check(z.maxLength(64)), tee: z.string().check(z.maxLength(64)), "extra-params": ExtraParams });
+export type AuthRequest = z.output<typeof AuthBody>;
 const SnpRequest = z.object({ workload_id: WorkloadId });
 
 const AttestBody = z.object({
@@ -56,28 +56,11 @@ function sevBegin(extra: unknown, sessionId: string): BeginInit {
   return { tee: "sev", sessionId, workloadId: req.workloadId, build: req.build, chain: req.chain };
 }
 
-/** The session id from `Cookie: session_id=…`. libkrun's C client may send it twice (identically). */
+/** The session id from `Cookie: session_id=…`. */
 async function sessionId(c: Context<AdminEnv>): Promise<string> {
-  const values = [...(c.req.header("cookie") ?? "").matchAll(/(?:^|[;,])\s*session_id=([^;,\s]*)/g)].map((m) => m[1]);
-  const id = values[0];
-  if (!id || !SESSION_ID_RE.test(id) || values.some((v) => v !== id)) await answerOf(c, NO_SESSION);
+  const id = cookieSessionId(c, "session_id");
+  if (!id) await answerOf(c, NO_SESSION);
   return id!;
-}
-
-/**
- * RPC results arrive wrapped (Disposable), so this narrows by shape rather than by Outcome<T>. A cookie
- * that names no live session is counted against the caller's address (it is never stored), so guessing
- * or replaying cookies is throttled without costing the service a write.
- */
-async function answerOf<O extends { ok: true } | { ok: false; refusal: Refusal }>(c: Context<AdminEnv>, outcome: O): Promise<Extract<O, { ok: true }>> {
-  if (outcome.ok) return outcome as Extract<O, { ok: true }>;
-  const { refusal } = outcome as { refusal: Refusal };
-  if (refusal.code === NO_SESSION.refusal.code) await throttle(c.env.INVALID_SESSIONS_PER_IP, clientIp(c), "requests without a valid session from this address");
-  throw new Refused(refusal);
-}
-
-function newSessionId(): string {
-  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 const session = (c: Context<AdminEnv>, id: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(id));
@@ -114,11 +97,13 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
 legacy.post("/auth", async (c) => {
   await throttle(c.env.AUTH_PER_IP, clientIp(c), "sessions from this address");
   const body = await jsonBody(c, AuthBody);
+  const raw = body["extra-params"];
+  // The Trustee protocol's extra-params is an object naming no workload; ours is a string, or an object with one.
+  if (typeof raw !== "string" && !("workload_id" in raw)) return trusteeAuth(c, body);
   const tee = body.tee;
   if (tee !== "snp" && tee !== "sev") {
     return fail(400, "tee-unsupported", `unknown tee ${JSON.stringify(tee.slice(0, 16))}; supported: ${SUPPORTED_TEES.join(", ")}`);
   }
-  const raw = body["extra-params"];
   const extra: unknown = typeof raw === "string" ? parse(z.unknown(), raw, "extra-params") : raw;
   const id = newSessionId();
   const init: BeginInit = tee === "snp" ? { tee, sessionId: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);

@@ -8,3 +8,6 @@ export function refuse(status: Refusal["status"], code: string, detail: string, 
 
 /** One message for a missing, malformed, unknown, foreign or expired cookie, so none of them is an oracle. */
 export const NO_SESSION = refuse(401, "session-invalid", "no valid session: POST /kbs/v0/auth first and send its session_id cookie");
+
+/** NO_SESSION for the Trustee protocol, whose guests send a kbs-session-id cookie or a token. */
+export const NO_TRUSTEE_SESSION = refuse(401, "session-invalid", "no valid session: POST /kbs/v0/auth first and send its kbs-session-id cookie, or a valid attestation token");

@@ -3,20 +3,25 @@ import type { AuditHead } from "../audit/chain";
 import { appendToOutbox, exportOutbox, hasUnexported, OUTBOX_SCHEMA, sessionRef } from "../audit/outbox";
 import { witness } from "../audit/witness";
 import { config, log, type Config } from "../config";
+import { toBase64, toHex } from "../crypto/bytes";
+import { encryptJwe, type TeeJwk } from "../crypto/jwe";
 import type { Env } from "../env";
-import type { Tee } from "../errors";
+import type { Refusal, Tee } from "../errors";
 import { faultPoint } from "../faults";
 import { refusalOf } from "../refusal";
 import { releasableSecret, type Releasable } from "../store/secrets";
-import { getWorkload } from "../store/workloads";
+import { getWorkload, MAX_MEASUREMENT_CANDIDATES, snpWorkloadsForMeasurement, type LiveWorkload } from "../store/workloads";
 import type { Build, LaunchMeasurement, SevChain } from "../tee/sev/types";
 import { VerificationError } from "../tee/snp/types";
 import { cacheDb } from "./cache-db";
-import { NO_SESSION, refuse, type Outcome } from "./outcome";
+import { signAttestationToken } from "../trustee/token";
+import { NO_SESSION, NO_TRUSTEE_SESSION, refuse, type Outcome } from "./outcome";
 import { checkSevMeasurement, hasSevLaunch, SEV_SCHEMA, sevSecretBody, startSevLaunch } from "./sev";
-import { isVerifiedRefusal, judgeSnpEvidence, snpSecretBody, type SnpEvidence, type TeePubKey } from "./snp";
+import { isVerifiedRefusal, judgeSnpEvidence, snpAttested, snpSecretBody, type SnpEvidence, type TeePubKey } from "./snp";
+import { annotatedEvidence, chooseWorkload, policyMeasurements, verifyTrusteeEvidence, type TrusteeAttestation } from "./trustee";
 
 export type { SnpEvidence, TeePubKey } from "./snp";
+export type { TrusteeAttestation } from "./trustee";
 
 /** What /auth hands the session: SNP needs only the workload; SEV also the platform chain and build. */
 export type BeginInit =
@@ -27,7 +32,8 @@ type State = "challenged" | "attested" | "failed";
 
 interface SessionRow {
   session_id: string;
-  workload_id: string;
+  /** Null for a Trustee session until /attest finds its workload (the legacy protocol names it at /auth). */
+  workload_id: string | null;
   tee: Tee;
   state: State;
   /** Unix ms after which the session is gone (challenge deadline, then session deadline). */
@@ -46,7 +52,7 @@ interface SessionRow {
 const SESSION_SCHEMA = `CREATE TABLE IF NOT EXISTS session (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   session_id TEXT NOT NULL,
-  workload_id TEXT NOT NULL,
+  workload_id TEXT,
   tee TEXT NOT NULL,
   state TEXT NOT NULL,
   deadline INTEGER NOT NULL,
@@ -59,7 +65,34 @@ const SESSION_SCHEMA = `CREATE TABLE IF NOT EXISTS session (
   generation INTEGER,
   bookmark TEXT
 )`;
-const SCHEMA = [SESSION_SCHEMA, SEV_SCHEMA, OUTBOX_SCHEMA].join(";\n");
+/**
+ * What a Trustee KBS 0.4.0 session holds beyond the session row: its nonce, and once attested the guest's
+ * JWK (resources are encrypted to it) and the token it was given. A table of its own rather than columns, so
+ * an object created by an older version (its session table as it was) needs no migration.
+ */
+const TRUSTEE_SCHEMA = `CREATE TABLE IF NOT EXISTS trustee (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  nonce TEXT NOT NULL,
+  tee_pubkey TEXT,
+  token TEXT
+)`;
+const SCHEMA = [SESSION_SCHEMA, SEV_SCHEMA, TRUSTEE_SCHEMA, OUTBOX_SCHEMA].join(";\n");
+
+interface TrusteeRow {
+  nonce: string;
+  tee_pubkey: string | null;
+  token: string | null;
+}
+
+/** A refused outcome. */
+type Refusing = { ok: false; refusal: Refusal };
+
+/** A session row with its workload: every legacy session, and a Trustee session once attested. */
+type WithWorkload = SessionRow & { workload_id: string };
+const hasWorkload = (row: SessionRow): row is WithWorkload => row.workload_id !== null;
+
+/** The Trustee protocol's sessions, audited as such. */
+const TRUSTEE = { protocol: "trustee-0.4.0" };
 
 /**
  * An outcome, the state writes that go with it and what its audit row says. The writes and the row are
@@ -67,7 +100,8 @@ const SCHEMA = [SESSION_SCHEMA, SEV_SCHEMA, OUTBOX_SCHEMA].join(";\n");
  */
 interface Judged<T> {
   outcome: Outcome<T>;
-  workload: string;
+  /** Null while a Trustee session's workload is unknown. */
+  workload: string | null;
   sessionId: string;
   tee: Tee;
   writes?: (sql: SqlStorage) => void;
@@ -81,8 +115,8 @@ const EXPORT_RETRY_MS = 30_000;
 /** Rows wait this long for export, so a whole auth → attest → key flow usually goes out in one D1 batch. */
 const EXPORT_DELAY_MS = 1_000;
 
-// A burnt session can never use its SEV transport keys again: they go now, not at the deadline.
-const burn = (sql: SqlStorage) => sql.exec("UPDATE session SET state = 'failed'; DELETE FROM sev");
+// A burnt session can never use its SEV transport keys, or its Trustee token and key, again: they go now.
+const burn = (sql: SqlStorage) => sql.exec("UPDATE session SET state = 'failed'; DELETE FROM sev; DELETE FROM trustee");
 
 /**
  * One attestation session, a small state machine: challenged → attested (or failed), then gone. It holds
@@ -128,7 +162,7 @@ export class AttestationSession extends DurableObject<Env> {
       // Keys and state go now; the audit rows stay until the alarm has exported them. The alarm is set in
       // the same transaction: no kill in between can leave rows without an alarm to export them.
       this.ctx.storage.transactionSync(() => {
-        this.sql().exec("DELETE FROM session; DELETE FROM sev");
+        this.sql().exec("DELETE FROM session; DELETE FROM sev; DELETE FROM trustee");
         void this.ctx.storage.setAlarm(now);
       });
       return null;
@@ -165,9 +199,14 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** A call that found no live session: logged, never stored (the router counts it per address). */
-  private noSession<T>(event: string): Outcome<T> {
-    log(this.env, "info", { event, ok: false, code: NO_SESSION.refusal.code });
-    return NO_SESSION;
+  private noSession<T>(event: string, answer = NO_SESSION): Outcome<T> {
+    log(this.env, "info", { event, ok: false, code: answer.refusal.code });
+    return answer;
+  }
+
+  /** The Trustee protocol's part of this session, or null for a legacy session. */
+  private trusteeRow(): TrusteeRow | null {
+    return this.sql().exec<TrusteeRow & Record<string, SqlStorageValue>>("SELECT nonce, tee_pubkey, token FROM trustee").toArray()[0] ?? null;
   }
 
   /** A named error as a refusal; anything else is a bug and propagates. */
@@ -233,9 +272,10 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** The live challenged session for this TEE; evidence of the other TEE burns it. */
-  private challenged(tee: Tee, now = Date.now()): { ok: true; row: SessionRow } | { ok: false; outcome: Outcome } {
+  private challenged(tee: Tee, now = Date.now()): { ok: true; row: WithWorkload } | { ok: false; outcome: Outcome } {
     const row = this.current(now);
-    if (!row || row.state === "failed") return { ok: false, outcome: this.noSession("attest") };
+    // A Trustee session has no workload until it attests: legacy evidence is never its (its object is named apart anyway).
+    if (!row || row.state === "failed" || !hasWorkload(row)) return { ok: false, outcome: this.noSession("attest") };
     const no = (outcome: Outcome, writes?: (sql: SqlStorage) => void) => ({
       ok: false as const,
       outcome: this.commit("attest", { outcome, workload: row.workload_id, sessionId: row.session_id, tee, ...(writes && { writes }) }),
@@ -284,17 +324,25 @@ export class AttestationSession extends DurableObject<Env> {
       const { measurement, reportedTcb, chipHash, revocation } = attested;
       return this.commit("attest", judged({ ok: true }, writes, { measurement, reported_tcb: reportedTcb, chip_id_sha256: chipHash, revocation }));
     } catch (e) {
-      const refused = AttestationSession.refused(e);
-      // Its failing rules go to the audit row, not the answer, which libkrun's client reads into 200 bytes.
-      const details = e instanceof VerificationError && e.extra.rules ? { rules: e.extra.rules } : {};
-      // An upstream outage leaves the challenge usable for a retry; any other refusal burns the session.
-      const outcome = isVerifiedRefusal(e) ? await this.spendFailureBudget(row.workload_id, refused) : refused;
-      return this.commit("attest", judged(outcome, refused.refusal.status === 503 ? undefined : burn, details));
+      const refused = await this.refusedSnp(e, row.workload_id);
+      return this.commit("attest", judged(refused.outcome, refused.writes, refused.details));
     }
   }
 
+  /**
+   * A refused SNP attestation. Its failing rules go to the audit row, not the answer (libkrun's client reads
+   * that into 200 bytes). A verified refusal spends `charged`'s failure budget. An upstream outage (503)
+   * leaves the challenge usable for a retry; any other refusal burns the session.
+   */
+  private async refusedSnp(e: unknown, charged: string | null): Promise<{ outcome: Refusing; writes?: (sql: SqlStorage) => void; details: Record<string, unknown> }> {
+    const refused = AttestationSession.refused(e);
+    const details = e instanceof VerificationError && e.extra.rules ? { rules: e.extra.rules } : {};
+    const outcome = charged !== null && isVerifiedRefusal(e) ? await this.spendFailureBudget(charged, refused) : refused;
+    return { outcome, details, ...(refused.refusal.status !== 503 && { writes: burn }) };
+  }
+
   /** A verified refusal costs the workload's failure budget; past it, the answer is 429. */
-  private async spendFailureBudget(workloadId: string, refused: Outcome): Promise<Outcome> {
+  private async spendFailureBudget(workloadId: string, refused: Refusing): Promise<Refusing> {
     const limiter = this.env.ATTEST_FAILURES_PER_WORKLOAD;
     if (!limiter || (await limiter.limit({ key: workloadId })).success) return refused;
     return refuse(429, "rate-limited", "too many refused attestations for this workload; retry later", { retryAfter: 60 });
@@ -337,7 +385,119 @@ export class AttestationSession extends DurableObject<Env> {
    */
   async releaseSecret(keyId: string): Promise<Outcome<{ body: string }>> {
     const row = this.current();
-    if (!row || row.state !== "attested") return this.noSession("secret.release");
+    if (!row || row.state !== "attested" || !hasWorkload(row)) return this.noSession("secret.release");
+    return this.release(row, keyId, "key", {}, (value) => (row.tee === "sev" ? sevSecretBody(this.sql(), value) : snpSecretBody(row.k_mod!, row.k_exp!, value)));
+  }
+
+  /** Trustee POST /auth: a challenge with a fresh nonce. The workload is not known before /attest. */
+  async beginTrustee(sessionId: string): Promise<Outcome<{ nonce: string; deadline: number }>> {
+    if (this.current()) return refuse(409, "session-exists", "session id collision; retry /auth");
+    const judged = (outcome: Outcome<{ nonce: string; deadline: number }>, writes?: (sql: SqlStorage) => void): Judged<{ nonce: string; deadline: number }> => ({
+      outcome,
+      workload: null,
+      sessionId,
+      tee: "snp",
+      details: TRUSTEE,
+      ...(writes && { writes }),
+    });
+    let deadline: number;
+    try {
+      deadline = Date.now() + this.settings().challengeTtlMs;
+    } catch (e) {
+      return this.commit("auth", judged(AttestationSession.refused(e)));
+    }
+    const nonce = toBase64(crypto.getRandomValues(new Uint8Array(32)));
+    return this.commit(
+      "auth",
+      judged({ ok: true, nonce, deadline }, (sql) => {
+        sql.exec("INSERT INTO session (one, session_id, tee, state, deadline) VALUES (1, ?, 'snp', 'challenged', ?)", sessionId, deadline);
+        sql.exec("INSERT INTO trustee (one, nonce) VALUES (1, ?)", nonce);
+      }),
+    );
+  }
+
+  /**
+   * Trustee POST /attest: verify the evidence and what it binds, find the workload whose policy accepts it,
+   * and issue the attestation token. As in Trustee, a repeated /attest of an attested session gets its token
+   * again (no state changes, so no audit row).
+   */
+  async attestTrustee(a: TrusteeAttestation): Promise<Outcome<{ token: string; deadline: number }>> {
+    const now = new Date();
+    const row = this.current(now.getTime());
+    const trustee = row && this.trusteeRow();
+    if (!row || !trustee || row.state === "failed") return this.noSession("attest", NO_TRUSTEE_SESSION);
+    if (row.state === "attested") return { ok: true, token: trustee.token!, deadline: row.deadline };
+    type Attested = { token: string; deadline: number };
+    const judged = (outcome: Outcome<Attested>, workload: string | null, writes?: (sql: SqlStorage) => void, details: Record<string, unknown> = {}): Judged<Attested> => ({
+      outcome,
+      workload,
+      sessionId: row.session_id,
+      tee: "snp",
+      details: { ...TRUSTEE, ...details },
+      ...(writes && { writes }),
+    });
+    if (a.runtimeData.nonce !== trustee.nonce) return this.commit("attest", judged(refuse(400, "nonce-mismatch", "runtime-data.nonce is not this session's nonce"), null, burn));
+    const db = this.replica(row);
+    let candidates: LiveWorkload[] = [];
+    try {
+      const settings = this.settings();
+      const caches = cacheDb(db, this.env.DB, (p) => this.ctx.waitUntil(p));
+      const evidence = await verifyTrusteeEvidence(settings, caches, a, now);
+      candidates = await snpWorkloadsForMeasurement(db, toHex(evidence.verified.report.measurement), policyMeasurements);
+      const workload = chooseWorkload(candidates, evidence, MAX_MEASUREMENT_CANDIDATES);
+      const deadline = now.getTime() + settings.sessionTtlMs;
+      const token = await signAttestationToken(await settings.tokenKey(), {
+        issuedAt: now,
+        expiresAt: deadline,
+        workloadId: workload.workloadId,
+        generation: workload.generation,
+        session: this.ctx.id.toString(),
+        annotatedEvidence: annotatedEvidence(evidence, a),
+      });
+      const { measurement, reportedTcb, chipHash, revocation } = await snpAttested(evidence.verified);
+      const bookmark = db.getBookmark();
+      const writes = (sql: SqlStorage) => {
+        sql.exec(
+          "UPDATE session SET state = 'attested', workload_id = ?, deadline = ?, attested_at = ?, measurement = ?, reported_tcb = ?, chip_hash = ?, generation = ?, bookmark = ?",
+          workload.workloadId,
+          deadline,
+          now.getTime(),
+          measurement,
+          reportedTcb,
+          chipHash,
+          workload.generation,
+          bookmark,
+        );
+        sql.exec("UPDATE trustee SET tee_pubkey = ?, token = ?", JSON.stringify(a.runtimeData["tee-pubkey"]), token);
+      };
+      return this.commit("attest", judged({ ok: true, token, deadline }, workload.workloadId, writes, { measurement, reported_tcb: reportedTcb, chip_id_sha256: chipHash, revocation }));
+    } catch (e) {
+      // A policy refusal names the first candidate's failing rule: that workload's row, and its budget.
+      const charged = isVerifiedRefusal(e) ? (candidates[0]?.workloadId ?? null) : null;
+      const refused = await this.refusedSnp(e, charged);
+      const details = { ...refused.details, ...(candidates.length > 0 && { candidates: candidates.map((w) => w.workloadId) }) };
+      return this.commit("attest", judged(refused.outcome, charged, refused.writes, details));
+    }
+  }
+
+  /**
+   * Trustee GET /resource/{repository}/{type}/{tag}: the resource (a secret of the session's workload under
+   * key id `repository/type/tag`) as a JWE to the attested tee-pubkey. With a Bearer `token` (already
+   * verified by the router) only the session that issued it answers.
+   */
+  async releaseResource(path: string, token: string | null): Promise<Outcome<{ body: string }>> {
+    const row = this.current();
+    const trustee = row && this.trusteeRow();
+    if (!row || !trustee || row.state !== "attested" || !hasWorkload(row) || (token !== null && token !== trustee.token)) return this.noSession("secret.release", NO_TRUSTEE_SESSION);
+    const key = JSON.parse(trustee.tee_pubkey!) as TeeJwk;
+    return this.release(row, path, "resource", TRUSTEE, async (value) => ({ ok: true, body: JSON.stringify(await encryptJwe(key, value)) }));
+  }
+
+  /**
+   * A secret of this session's own workload (newest live version), sealed to the attested guest, while the
+   * workload is still at the generation the session attested under.
+   */
+  private async release(row: WithWorkload, keyId: string, what: "key" | "resource", details: Record<string, unknown>, seal: (value: Uint8Array) => Promise<Outcome<{ body: string }>>): Promise<Outcome<{ body: string }>> {
     const db = this.replica(row);
     const keepBookmark = (sql: SqlStorage) => sql.exec("UPDATE session SET bookmark = ?", db.getBookmark());
     const judged = (outcome: Outcome<{ body: string }>, writes: (sql: SqlStorage) => void, version?: number): Judged<{ body: string }> => ({
@@ -348,7 +508,7 @@ export class AttestationSession extends DurableObject<Env> {
       keyId,
       writes,
       ...(version !== undefined && { version }),
-      details: { measurement: row.measurement, reported_tcb: row.reported_tcb, chip_id_sha256: row.chip_hash },
+      details: { measurement: row.measurement, reported_tcb: row.reported_tcb, chip_id_sha256: row.chip_hash, ...details },
     });
     let secret: Releasable;
     try {
@@ -358,9 +518,15 @@ export class AttestationSession extends DurableObject<Env> {
       return this.commit("secret.release", judged(AttestationSession.refused(e), keepBookmark));
     }
     if (secret.kind === "revoked") return this.commit("secret.release", judged(refuse(401, "session-revoked", `${secret.why}; attest again`), burn));
-    if (secret.kind === "no-such-key") return this.commit("secret.release", judged(refuse(401, "key-not-authorized", "this session's workload has no such key"), keepBookmark));
-    const sealed = row.tee === "sev" ? await sevSecretBody(this.sql(), secret.value) : await snpSecretBody(row.k_mod!, row.k_exp!, secret.value);
-    secret.value.fill(0);
+    if (secret.kind === "no-such-key") return this.commit("secret.release", judged(refuse(401, "key-not-authorized", `this session's workload has no such ${what}`), keepBookmark));
+    let sealed: Outcome<{ body: string }>;
+    try {
+      sealed = await seal(secret.value);
+    } catch (e) {
+      sealed = AttestationSession.refused(e);
+    } finally {
+      secret.value.fill(0);
+    }
     return this.commit("secret.release", judged(sealed, keepBookmark, secret.version));
   }
 

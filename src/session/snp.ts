@@ -8,7 +8,7 @@ import { TeeError } from "../errors";
 import type { LiveWorkload } from "../store/workloads";
 import { appraiseSnp, assertAppraised } from "../tee/snp/appraise";
 import { parseSnpPolicy } from "../tee/snp/policy";
-import { VerificationError, type Product } from "../tee/snp/types";
+import { VerificationError, type Product, type VerifiedReport } from "../tee/snp/types";
 import { verifySnpReport } from "../tee/snp/verify";
 import type { CacheDb } from "./cache-db";
 import { workerCertificateProvider } from "./cert-provider";
@@ -60,17 +60,27 @@ export async function judgeSnpEvidence(
   }
   const certificates = certificatesFromChainField(evidence.certChain);
   const policy = parseSnpPolicy(workload.teeConfig);
-  const verified = await verifySnpReport(fromHex(evidence.report), {
+  const verified = await verifySnpEvidence(settings, caches, fromHex(evidence.report), certificates, now, evidence.gen);
+  // reference-kbs binding: SHA-512 over the session id and the base64 texts exactly as sent.
+  const reportData = await sha512(concat(utf8(sessionId), utf8(pubkey.kMod), utf8(pubkey.kExp)));
+  assertAppraised(appraiseSnp(verified, { measurement: fromHex(workload.launchMeasurement), reportData }, policy));
+  return snpAttested(verified);
+}
+
+/** Verifies a report to AMD (chain, signature, CRL) with the Worker's trust anchors, KDS and caches; both protocols use it. */
+export async function verifySnpEvidence(settings: Config, caches: CacheDb, report: Uint8Array, certificates: Uint8Array[], now: Date, productHint?: Product): Promise<VerifiedReport> {
+  return verifySnpReport(report, {
     trust: (await settings.trust()).snp,
-    productHint: evidence.gen,
+    ...(productHint && { productHint }),
     certificates,
     provider: workerCertificateProvider(caches, settings.kdsUrl, now),
     revocation: { source: workerCrlSource(caches, settings.kdsUrl, now), mode: settings.crlMode },
     now,
   });
-  // reference-kbs binding: SHA-512 over the session id and the base64 texts exactly as sent.
-  const reportData = await sha512(concat(utf8(sessionId), utf8(pubkey.kMod), utf8(pubkey.kExp)));
-  assertAppraised(appraiseSnp(verified, { measurement: fromHex(workload.launchMeasurement), reportData }, policy));
+}
+
+/** What the session keeps and audits of an accepted report. */
+export async function snpAttested(verified: VerifiedReport): Promise<SnpAttested> {
   return {
     measurement: toHex(verified.report.measurement),
     reportedTcb: verified.reportedTcb.raw,

@@ -85,6 +85,23 @@ export async function getWorkload(db: D1Reader, workloadId: string): Promise<Liv
   return row ? recordOf(row) : null;
 }
 
+/** More SNP workloads sharing one measurement than this is refused rather than appraised one by one. */
+export const MAX_MEASUREMENT_CANDIDATES = 32;
+
+/**
+ * The live SNP workloads a report with this MEASUREMENT (lowercase hex) could belong to: those registered with
+ * it (listed first), then those whose policy's `measurements` list names it. The text search in tee_config only
+ * narrows the rows (D1 refuses LIKE patterns this long); the parsed policy decides. At most
+ * MAX_MEASUREMENT_CANDIDATES + 1 rows.
+ */
+export async function snpWorkloadsForMeasurement(db: D1Reader, measurement: string, policyMeasurements: (teeConfig: string) => readonly string[]): Promise<LiveWorkload[]> {
+  const { results } = await db
+    .prepare(`${SELECT} WHERE w.deleted_at IS NULL AND w.tee = 'snp' AND (m.launch_measurement = ?1 OR instr(lower(c.tee_config), ?1) > 0) ORDER BY m.launch_measurement = ?1 DESC, w.workload_id LIMIT ?2`)
+    .bind(measurement, MAX_MEASUREMENT_CANDIDATES + 1)
+    .all<Row>();
+  return results.filter((r) => r.m === measurement || policyMeasurements(r.c).includes(measurement)).map(recordOf);
+}
+
 /** Any workload record, deleted ones included (admin view). */
 export async function getWorkloadRecord(db: D1Database, workloadId: string): Promise<WorkloadRecord | null> {
   const row = await db.prepare(`${SELECT} WHERE w.workload_id = ?1`).bind(workloadId).first<Row>();

@@ -43,6 +43,9 @@ describe("config", () => {
     ["EXTRA_TRUSTED_ARKS", { EXTRA_TRUSTED_ARKS: "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n" }, (c: ReturnType<typeof config>) => c.trust()],
     ["KBS_MASTER_KEY", { KBS_MASTER_KEY: "k1:c2hvcnQ=" }, (c: ReturnType<typeof config>) => c.masterKeys()],
     ["ADMIN_JWT_PUBLIC_KEYS", { ADMIN_JWT_PUBLIC_KEYS: "{" }, (c: ReturnType<typeof config>) => c.adminAuth()],
+    ["TOKEN_SIGNING_KEY", {}, (c: ReturnType<typeof config>) => c.tokenKey()],
+    ["TOKEN_SIGNING_KEY", { TOKEN_SIGNING_KEY: '{"kty":"EC","crv":"P-256","x":"c2hvcnQ","y":"c2hvcnQ","kid":"public-only"}' }, (c: ReturnType<typeof config>) => c.tokenKey()],
+    ["TOKEN_SIGNING_KEY", { TOKEN_SIGNING_KEY: '{"kty":"EC","crv":"P-256","x":"c2hvcnQ","y":"c2hvcnQ","d":"c2hvcnQ","kid":"off-curve"}' }, (c: ReturnType<typeof config>) => c.tokenKey()],
   ] as const)("a bad %s is reported when first used, as a ConfigError naming it (and no key material)", async (name, vars, use) => {
     const settings = config(env(vars));
     const thrown = await use(settings).catch((e: unknown) => e);

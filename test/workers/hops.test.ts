@@ -11,7 +11,9 @@ import { AttestationSession } from "../../src/session/session";
 import { bindingOf, guestKey, type GuestKey } from "../helpers/guest";
 import { kdsResponder, type KdsMock } from "../helpers/kds-mock";
 import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
-import { attest, auth, getKey, register, runSessionAlarm, sessionStub } from "./kbs";
+import { teeKeyPair } from "../helpers/trustee-guest";
+import { trusteeAttestBody, trusteeBinding } from "./flows";
+import { attest, auth, getKey, getResource, putResource, register, runSessionAlarm, sessionStub, trusteeAttest, trusteeAuth, trusteeSessionStub } from "./kbs";
 
 type Hop = "d1Primary" | "d1Replica" | "globalObject" | "addressObject" | "sessionObject" | "kds";
 type Count = Record<Hop, number>;
@@ -53,7 +55,7 @@ beforeAll(async () => {
       return real.apply(this, args) as never;
     });
   }
-  for (const method of ["begin", "attestSnp", "attestSev", "releaseSecret", "exportAudit"] as const) {
+  for (const method of ["begin", "attestSnp", "attestSev", "releaseSecret", "beginTrustee", "attestTrustee", "releaseResource", "exportAudit"] as const) {
     const real = AttestationSession.prototype[method] as (...a: unknown[]) => unknown;
     vi.spyOn(AttestationSession.prototype, method).mockImplementation(function (this: AttestationSession, ...args: unknown[]) {
       hit("sessionObject");
@@ -76,6 +78,9 @@ async function hops(step: () => Promise<unknown>): Promise<Count> {
   return c;
 }
 
+/** One export batch for the whole flow, then the witness; sessionObject counts the export itself. */
+const EXPORT_ALARM: Count = { d1Primary: 1, d1Replica: 0, globalObject: 1, addressObject: 0, sessionObject: 1, kds: 0 };
+
 const ok = async (res: Promise<Response>) => {
   const r = await res;
   expect(r.status, await r.clone().text()).toBe(200);
@@ -90,6 +95,21 @@ async function flow(workloadId: string, measurement: Uint8Array) {
   table["POST /attest"] = await hops(() => ok(attest(session, key, report)));
   table["GET /key"] = await hops(() => ok(getKey(session, workloadId)));
   table["session alarm (after the answers)"] = await hops(() => runSessionAlarm(sessionStub(session)));
+  return table;
+}
+
+/** The Trustee protocol's guest flow (guest-components): auth, attest, a resource by cookie and by token. */
+async function trusteeFlow(measurement: Uint8Array, path: string) {
+  const table: Record<string, Count> = {};
+  const guest = await teeKeyPair("EC-P256");
+  let session!: Awaited<ReturnType<typeof trusteeAuth>>;
+  table["POST /auth"] = await hops(async () => (session = await trusteeAuth()));
+  const report = await milan.report({ measurement, reportData: await trusteeBinding(session.nonce, guest.jwk) });
+  let token!: string;
+  table["POST /attest"] = await hops(async () => ({ token } = (await (await ok(trusteeAttest(session, trusteeAttestBody(report, session.nonce, guest.jwk)))).json()) as { token: string }));
+  table["GET /resource (cookie)"] = await hops(() => ok(getResource(path, session)));
+  table["GET /resource (Bearer token)"] = await hops(() => ok(getResource(path, { token })));
+  table["session alarm (after the answers)"] = await hops(() => runSessionAlarm(trusteeSessionStub(session)));
   return table;
 }
 
@@ -115,8 +135,29 @@ describe("hop accounting", () => {
       "POST /attest": { d1Primary: 0, d1Replica: 2, globalObject: 0, addressObject: 0, sessionObject: 1, kds: 1 },
       // The secret joined with the workload's generation (revocation), in one query.
       "GET /key": { d1Primary: 0, d1Replica: 1, globalObject: 0, addressObject: 0, sessionObject: 1, kds: 0 },
-      // One export batch for the whole flow, then the witness; sessionObject counts the export itself.
-      "session alarm (after the answers)": { d1Primary: 1, d1Replica: 0, globalObject: 1, addressObject: 0, sessionObject: 1, kds: 0 },
+      "session alarm (after the answers)": EXPORT_ALARM,
+    });
+  });
+
+  it("a warm Trustee flow (guest-components) waits on no global object and no D1 primary either", async () => {
+    const workloadId = "hops-trustee";
+    const measurement = new Uint8Array(await crypto.subtle.digest("SHA-384", utf8(workloadId)));
+    await ok(register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: "", passphrase: "hops" }));
+    await putResource(workloadId, `${workloadId}/key/1`, utf8("hops"));
+    await trusteeFlow(measurement, `${workloadId}/key/1`); // cold: fills the certificate caches
+    const table = await trusteeFlow(measurement, `${workloadId}/key/1`);
+    console.log(`trustee hop table ${JSON.stringify(table)}`);
+    // Each guest step: its session object, replica reads, no primary, no global or per-address object.
+    const guestStep = (d1Replica: number, kds = 0): Count => ({ d1Primary: 0, d1Replica, globalObject: 0, addressObject: 0, sessionObject: 1, kds });
+    expect(table).toEqual({
+      // No D1 read: the workload is not known before /attest.
+      "POST /auth": guestStep(0),
+      // The workloads with this measurement, and the cached CRL (fetched from KDS for the lab chip, as above).
+      "POST /attest": guestStep(2, 1),
+      "GET /resource (cookie)": guestStep(1),
+      // The token is verified in the Worker, then routed to the session object that issued it.
+      "GET /resource (Bearer token)": guestStep(1),
+      "session alarm (after the answers)": EXPORT_ALARM,
     });
   });
 });

@@ -89,3 +89,48 @@ export async function exportAudit(session: Pick<Session, "nonce">): Promise<stri
 export async function runSessionAlarm(stub: DurableObjectStub<AttestationSession>): Promise<void> {
   await runInDurableObject(stub, (instance) => instance.alarm!());
 }
+
+// The Trustee KBS protocol 0.4.0, as Confidential Containers' guest-components speak it.
+
+/** What guest-components sends to /auth. */
+export function trusteeAuthBody(version = "0.4.0", tee = "snp"): string {
+  return JSON.stringify({ version, tee, "extra-params": { "supported-hash-algorithms": ["sha256", "sha384", "sha512", "sm3"] } });
+}
+
+/** POST /auth as a Trustee guest; returns the nonce and the cookie header to send back. */
+export async function trusteeAuth(): Promise<Session> {
+  const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: trusteeAuthBody() });
+  if (res.status !== 200) throw new Error(`auth failed: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { nonce: string; "extra-params": unknown };
+  const id = /^kbs-session-id=([0-9a-f]{32}); Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+  if (!id || !/^[A-Za-z0-9+/]{43}=$/.test(body.nonce) || body["extra-params"] !== "") throw new Error(`not Trustee's challenge: ${JSON.stringify(body)} ${res.headers.get("set-cookie")}`);
+  return { nonce: body.nonce, cookie: `kbs-session-id=${id}` };
+}
+
+/** The session object behind a Trustee cookie (named apart from legacy sessions). */
+export const trusteeSessionStub = (session: Pick<Session, "cookie">) => env.SESSIONS.get(env.SESSIONS.idFromName(`trustee:${session.cookie.slice("kbs-session-id=".length)}`));
+
+export function trusteeAttest(session: Pick<Session, "cookie">, body: unknown): Promise<Response> {
+  return call("/attest", { method: "POST", headers: { ...JSON_HEADERS, cookie: session.cookie }, body: JSON.stringify(body) });
+}
+
+/** GET /resource/<path> with the session's cookie or a Bearer token. */
+export function getResource(path: string, auth: { cookie: string } | { token: string }): Promise<Response> {
+  return call(`/resource/${path}`, { headers: "cookie" in auth ? { cookie: auth.cookie } : { authorization: `Bearer ${auth.token}` } });
+}
+
+/** POST /resource/<path>?workload_id=… as Trustee's admin client does it: the raw bytes. */
+export async function putResource(workloadId: string, path: string, value: Uint8Array): Promise<void> {
+  const res = await call(`/resource/${path}?workload_id=${workloadId}`, { method: "POST", headers: { ...ADMIN, "content-type": "application/octet-stream" }, body: value });
+  if (res.status !== 200) throw new Error(`resource upload failed: ${res.status} ${await res.text()}`);
+}
+
+/** A refusal in Trustee's shape: `type` names the error variant, and there is a detail. */
+export async function expectTrusteeProblem(res: Response, status: number, variant: string): Promise<{ type: string; detail: string }> {
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`expected ${status} ${variant}, got ${res.status}: ${text}`);
+  const body = JSON.parse(text) as { type: string; detail: string };
+  if (body.type !== `https://github.com/confidential-containers/kbs/errors/${variant}`) throw new Error(`expected ${variant}, got ${body.type}: ${body.detail}`);
+  if (Object.keys(body).sort().join() !== "detail,type") throw new Error(`not Trustee's shape: ${text}`);
+  return body;
+}

@@ -1,12 +1,35 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { toHex } from "../../src/crypto/bytes";
+import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
+import { toHex, utf8 } from "../../src/crypto/bytes";
+import type { FlattenedJwe, TeeJwk } from "../../src/crypto/jwe";
 import { guestKey, bindingOf, type GuestKey } from "../helpers/guest";
 import { kdsResponder, type KdsMock } from "../helpers/kds-mock";
 import { certChainPem, createCrl, createSyntheticChip, createVekFor, importChip, mutateReport, REPORT_OFFSETS, SERIALS, type SyntheticChip } from "../helpers/synthetic-amd";
 import { toPem } from "../../src/crypto/pem";
-import { attest, auth, call, expectProblem, exportAudit, getKey, register, registerSnp, runSessionAlarm, type Session } from "./kbs";
+import { openJwe, teeKeyPair } from "../helpers/trustee-guest";
+import { trusteeAttestAs, trusteeAttestBody, trusteeBinding } from "./flows";
+import {
+  ADMIN,
+  attest,
+  auth,
+  call,
+  expectProblem,
+  expectTrusteeProblem,
+  exportAudit,
+  getKey,
+  getResource,
+  putResource,
+  register,
+  registerSnp,
+  runSessionAlarm,
+  trusteeAttest,
+  trusteeAuth,
+  trusteeAuthBody,
+  trusteeSessionStub,
+  type Session,
+} from "./kbs";
 
 const PASSPHRASE = "correct horse battery staple";
 let milan: SyntheticChip, turin: SyntheticChip, genoaVlek: SyntheticChip;
@@ -409,5 +432,173 @@ describe("the SNP policy and AMD revocation through the Worker", () => {
     const p = await prepare(milan);
     await env.DB.prepare("UPDATE configs SET tee_config = ?1 WHERE workload_id = ?2").bind('{"vmpl":"zero"}', p.workloadId).run();
     await expectProblem(await attest(p.session, key, await p.report()), 400, "tee-config-invalid");
+  });
+});
+
+describe("Trustee protocol 0.4.0", () => {
+  const INIT_DATA = { format: "toml", body: 'algorithm = "sha256"\nversion = "0.1.0"\n\n[data]\n"policy.rego" = "package agent_policy"\n' };
+
+  /** A fresh SNP workload (registered as reference-kbs does) with one resource, uploaded as Trustee's admin client does. */
+  async function trusteeWorkload(teeConfig = "", measurement?: Uint8Array) {
+    const workloadId = `tr-${++nextId}`;
+    const m = measurement ?? (await measurementOf(workloadId));
+    await registerSnp(workloadId, m, `${PASSPHRASE} ${workloadId}`, teeConfig);
+    const path = `${workloadId}/key/1`;
+    const value = utf8(`resource of ${workloadId} ${toHex(crypto.getRandomValues(new Uint8Array(8)))}`);
+    await putResource(workloadId, path, value);
+    return { workloadId, measurement: m, path, value };
+  }
+
+  /** auth, then /attest with a report of `fields` bound to `nonce` (default: the session's) and `jwk`. */
+  async function attestReport(guest: { jwk: TeeJwk }, fields: Parameters<SyntheticChip["report"]>[0], opts: { nonce?: string; initData?: typeof INIT_DATA } = {}) {
+    const session = await trusteeAuth();
+    const nonce = opts.nonce ?? session.nonce;
+    const report = await milan.report({ reportData: await trusteeBinding(nonce, guest.jwk), ...fields });
+    const body = trusteeAttestBody(report, nonce, guest.jwk, opts.initData ?? null);
+    return { session, body, res: await trusteeAttest(session, body) };
+  }
+
+  it("runs auth → attest → resource with RSA-OAEP-256 and EC P-256 keys; the token is an EAR that verifies against the JWKS", async () => {
+    mockKds([milan]);
+    const w = await trusteeWorkload();
+    const jwks = createLocalJWKSet((await (await call("/.well-known/jwks.json")).json()) as JSONWebKeySet);
+    for (const kind of ["RSA-OAEP-256", "EC-P256"] as const) {
+      const guest = await teeKeyPair(kind);
+      const { session, body, res } = await attestReport(guest, { measurement: w.measurement });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(res.headers.get("set-cookie")).toMatch(new RegExp(`^${session.cookie}; Expires=`));
+      const { token } = (await res.json()) as { token: string };
+      const { payload, protectedHeader } = await jwtVerify(token, jwks, { algorithms: ["ES256"] });
+      expect(protectedHeader.kid).toBe("test-token-1");
+      expect(payload).toMatchObject({
+        eat_profile: "tag:github.com,2023:veraison/ear",
+        iss: "edgekbs",
+        edgekbs: { workload_id: w.workloadId },
+        submods: {
+          cpu0: {
+            "ear.status": "affirming",
+            "ear.veraison.annotated-evidence": {
+              snp: { measurement: toHex(w.measurement), report_data: toHex(await trusteeBinding(session.nonce, guest.jwk)), policy_debug_allowed: false },
+              runtime_data_claims: { nonce: session.nonce, "tee-pubkey": guest.jwk },
+              init_data_claims: null,
+            },
+          },
+        },
+      });
+      // As Trustee: a repeated /attest of the attested session answers its token again.
+      expect(((await (await trusteeAttest(session, body)).json()) as { token: string }).token).toBe(token);
+      const released = await getResource(w.path, session);
+      expect(released.status).toBe(200);
+      expect(released.headers.get("content-type")).toBe("application/json");
+      expect(await openJwe((await released.json()) as FlattenedJwe, guest.privateKey)).toEqual(w.value);
+
+      // The session's audit shard: no workload before /attest, then the one found, and the release by its path.
+      const stub = trusteeSessionStub(session);
+      await stub.exportAudit();
+      const shard = `session/${stub.id.toString()}`;
+      const { results } = await env.DB.prepare("SELECT event, workload, key_id, ok, details FROM audit_log WHERE shard = ? ORDER BY seq").bind(shard).all();
+      expect(results.map((r) => [r.event, r.workload, r.key_id, r.ok])).toEqual([
+        ["auth", null, null, 1],
+        ["attest", w.workloadId, null, 1],
+        ["secret.release", w.workloadId, w.path, 1],
+      ]);
+      expect(JSON.parse(results[1]!.details as string)).toMatchObject({ protocol: "trustee-0.4.0", measurement: toHex(w.measurement) });
+    }
+  });
+
+  it("refuses protocol versions other than 0.4.0 with 401 naming it, and TEEs other than snp", async () => {
+    const authWith = (version: string, tee: string) => call("/auth", { method: "POST", headers: { "content-type": "application/json" }, body: trusteeAuthBody(version, tee) });
+    for (const version of ["0.3.0", "0.1.0"]) {
+      const refused = await expectTrusteeProblem(await authWith(version, "snp"), 401, "AttestationError");
+      expect(refused.detail).toBe(`KBS Client Protocol Version Mismatch: expect =0.4.0 while the request is ${version}`);
+    }
+    expect((await expectTrusteeProblem(await authWith("0.4.0", "tdx"), 401, "AttestationError")).detail).toContain("supported: snp");
+  });
+
+  it("releases with the Bearer token alone; a tampered token, another signer's token or no credential is refused", async () => {
+    mockKds([milan]);
+    const w = await trusteeWorkload();
+    const guest = await teeKeyPair("EC-P256");
+    const { token } = await trusteeAttestAs(milan, guest, { measurement: w.measurement });
+    const res = await getResource(w.path, { token });
+    expect(res.status).toBe(200);
+    expect(await openJwe((await res.json()) as FlattenedJwe, guest.privateKey)).toEqual(w.value);
+
+    const tampered = `${token.slice(0, -2)}${token.at(-2) === "A" ? "B" : "A"}${token.at(-1)}`;
+    await expectTrusteeProblem(await getResource(w.path, { token: tampered }), 401, "TokenVerifierError");
+    const stranger = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"])) as CryptoKeyPair;
+    const forged = await new SignJWT(decodeJwt(token)).setProtectedHeader({ alg: "ES256", kid: "test-token-1" }).sign(stranger.privateKey);
+    await expectTrusteeProblem(await getResource(w.path, { token: forged }), 401, "TokenVerifierError");
+    await expectTrusteeProblem(await call(`/resource/${w.path}`), 401, "TokenNotFound");
+  });
+
+  it("releases only the attested workload's resources, none through the other protocol's cookie, and none after revocation", async () => {
+    mockKds([milan]);
+    const a = await trusteeWorkload();
+    const b = await trusteeWorkload();
+    const { session, token } = await trusteeAttestAs(milan, await teeKeyPair("RSA-OAEP-256"), { measurement: a.measurement });
+    await expectTrusteeProblem(await getResource(b.path, session), 401, "PolicyDeny");
+    await expectTrusteeProblem(await getResource(b.path, { token }), 401, "PolicyDeny");
+    await expectTrusteeProblem(await getResource("two/segments", session), 404, "InvalidRequestPath");
+    // The Trustee session's id as a legacy cookie names no session.
+    await expectProblem(await getKey({ cookie: session.cookie.replace("kbs-session-id", "session_id") }, a.workloadId), 401, "session-invalid");
+
+    const patch = await call(`/admin/workloads/${a.workloadId}`, { method: "PATCH", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ tee_config: "{}" }) });
+    expect(patch.status, await patch.clone().text()).toBe(200);
+    expect((await expectTrusteeProblem(await getResource(a.path, session), 401, "PolicyDeny")).detail).toContain("attest again");
+    // Revocation burnt the session: its token is worth nothing either.
+    await expectTrusteeProblem(await getResource(a.path, { token }), 401, "PolicyDeny");
+  });
+
+  it("refuses a wrong nonce, a report bound to other runtime data, and init-data whose digest is not HOST_DATA; binds matching init-data", async () => {
+    mockKds([milan]);
+    const w = await trusteeWorkload();
+    const guest = await teeKeyPair("EC-P256");
+    const other = await trusteeAuth();
+    const wrongNonce = await attestReport(guest, { measurement: w.measurement }, { nonce: other.nonce });
+    expect((await expectTrusteeProblem(wrongNonce.res, 401, "AttestationError")).detail).toContain("nonce");
+    // The nonce is single-use: the session is burnt.
+    await expectTrusteeProblem(await trusteeAttest(wrongNonce.session, wrongNonce.body), 401, "AttestationError");
+
+    const otherKey = await teeKeyPair("EC-P256");
+    const wrongKey = await attestReport(guest, { measurement: w.measurement, reportData: await trusteeBinding(other.nonce, otherKey.jwk) });
+    expect((await expectTrusteeProblem(wrongKey.res, 401, "AttestationError")).detail).toContain("report_data");
+
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(INIT_DATA.body)));
+    const wrongHost = await attestReport(guest, { measurement: w.measurement, hostData: new Uint8Array(32) }, { initData: INIT_DATA });
+    expect((await expectTrusteeProblem(wrongHost.res, 401, "AttestationError")).detail).toContain("init_data");
+    const bound = await attestReport(guest, { measurement: w.measurement, hostData: digest }, { initData: INIT_DATA });
+    expect(bound.res.status, await bound.res.clone().text()).toBe(200);
+    const claims = decodeJwt(((await bound.res.json()) as { token: string }).token) as { submods: { cpu0: Record<string, { snp: { init_data: string }; init_data_claims: unknown }> } };
+    expect(claims.submods.cpu0["ear.veraison.annotated-evidence"]).toMatchObject({ snp: { init_data: toHex(digest) }, init_data_claims: { "policy.rego": "package agent_policy" } });
+  });
+
+  it("finds the workload whose policy accepts the evidence: none registered, several accepting, or a policy refusal is refused with the reason", async () => {
+    mockKds([milan]);
+    const guest = await teeKeyPair("EC-P256");
+    const unregistered = await measurementOf("trustee-unregistered");
+    const none = await attestReport(guest, { measurement: unregistered });
+    expect((await expectTrusteeProblem(none.res, 401, "AttestationError")).detail).toBe(`no SNP workload is registered for measurement ${toHex(unregistered)}`);
+
+    const shared = await measurementOf("trustee-shared");
+    const [x, y] = [await trusteeWorkload("", shared), await trusteeWorkload("", shared)];
+    const ambiguous = await expectTrusteeProblem((await attestReport(guest, { measurement: shared })).res, 401, "AttestationError");
+    expect(ambiguous.detail).toContain(`"${x.workloadId}", "${y.workloadId}"`);
+
+    // One image, two workloads told apart by HOST_DATA (as CoCo's init-data does).
+    const image = await measurementOf("trustee-image");
+    const hostData = (n: number) => new Uint8Array(32).fill(n);
+    const [first, second] = [await trusteeWorkload(JSON.stringify({ host_data: toHex(hostData(1)) }), image), await trusteeWorkload(JSON.stringify({ host_data: toHex(hostData(2)) }), image)];
+    const { session } = await trusteeAttestAs(milan, guest, { measurement: image, hostData: hostData(2) });
+    expect((await getResource(second.path, session)).status).toBe(200);
+    await expectTrusteeProblem(await getResource(first.path, session), 401, "PolicyDeny");
+    // Neither accepts: the first candidate's failing rule is the reason.
+    expect((await expectTrusteeProblem((await attestReport(guest, { measurement: image, hostData: hostData(3) })).res, 401, "AttestationError")).detail).toContain("host_data");
+
+    // A workload whose policy lists the measurement (a rolling upgrade) is a candidate too.
+    const upgraded = await measurementOf("trustee-upgraded");
+    const rolling = await trusteeWorkload(JSON.stringify({ measurements: [toHex(upgraded)] }));
+    const { session: upgradedSession } = await trusteeAttestAs(milan, guest, { measurement: upgraded });
+    expect((await getResource(rolling.path, upgradedSession)).status).toBe(200);
   });
 });
