@@ -5,6 +5,9 @@ import { bodyLimit } from "./http/body";
 import { legacy } from "./http/legacy";
 import { log } from "./config";
 import { problemResponse } from "./http/problem";
+import { trustee } from "./http/trustee";
+import { trusteeSurface } from "./http/trustee-errors";
+import { trusteeAdmin } from "./http/trustee-admin";
 import { refusalOf } from "./refusal";
 
 // strict: false so /kbs/v0/ and /kbs/v0 are one route, as in reference-kbs.
@@ -19,11 +22,19 @@ app.use(async (c, next) => {
   c.res.headers.set("cache-control", "no-store");
 });
 
+// Paths only the Trustee protocol has answer in its error shape from the start (the body limit's 413 and an
+// unknown path's 404 included). /auth and /attest are shared: their handlers mark Trustee requests.
+app.use("/kbs/v0/resource/*", trusteeSurface("PolicyDeny"));
+app.use("/kbs/v0/.well-known/*", trusteeSurface("TokenVerifierError"));
+
 // Decided from Content-Length alone, before any byte is read: 411 without one, 413 above the limit.
 app.use(bodyLimit(MAX_BODY_BYTES));
 
 app.route("/kbs/v0/admin", admin);
+// Before legacy: its /attest passes a request without a Trustee cookie on to legacy's.
+app.route("/kbs/v0", trustee);
 app.route("/kbs/v0", legacy);
+app.route("/kbs/v0", trusteeAdmin);
 
 app.notFound((c) => problemResponse(c, { status: 404, code: "not-found", detail: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }));
 

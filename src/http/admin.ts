@@ -16,7 +16,7 @@ import {
 import { destroyStatements, getWorkloadRecord, listWorkloads, softDeleteStatement, updateStatements, type WorkloadRecord } from "../store/workloads";
 import { config } from "../config";
 import { requireAdmin, requireUnrestricted, requireWorkload, type AdminEnv } from "./admin-auth";
-import { jsonBody, LaunchMeasurement, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
+import { jsonBody, KeyId, LaunchMeasurement, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
 import { checkTeeConfig } from "./tee-config";
 import { fail } from "./problem";
 
@@ -27,7 +27,6 @@ import { fail } from "./problem";
 export const admin = new Hono<AdminEnv>({ strict: false });
 admin.use(requireAdmin);
 
-const KeyId = WorkloadId;
 const Page = z.object({
   after: z._default(z.string().check(z.maxLength(128)), ""),
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(500)), 100),
@@ -77,6 +76,34 @@ const liveWorkload = async (c: Context<AdminEnv>, id: string): Promise<WorkloadR
   if (!w || w.deletedAt !== null) fail(404, "workload-unknown", `no live workload "${id}"`);
   return w;
 };
+
+/**
+ * Stores a new version of a live workload's secret with its audit row. The admin PUT and Trustee's resource POST
+ * (trustee-admin.ts) both store through here; `admit` may refuse the workload first (resources: SNP only).
+ */
+export async function addSecretVersion(c: Context<AdminEnv>, id: string, keyId: string, value: Uint8Array, admit: (w: WorkloadRecord) => void = () => undefined): Promise<number> {
+  const actor = c.get("admin").subject;
+  const ring = await config(c.env).masterKeys();
+  return commitAudited(c.env, id, async () => {
+    admit(await liveWorkload(c, id));
+    const { version, statement } = await newVersionStatement(c.env.DB, ring, { workloadId: id, keyId, value, actor, now: Date.now() });
+    return { statements: [statement], audit: { actor, event: "secret.update", keyId, version }, result: version };
+  });
+}
+
+/** Soft-deletes every live version of a secret (or one), with its audit row: the admin DELETE and Trustee's resource DELETE. */
+export async function softDeleteSecret(c: Context<AdminEnv>, id: string, keyId: string, version?: number): Promise<void> {
+  const actor = c.get("admin").subject;
+  await commitAudited(c.env, id, async () => {
+    const n = await countLiveVersions(c.env.DB, id, keyId, version);
+    if (n === 0) fail(404, "secret-unknown", `no live version of secret "${keyId}" of workload "${id}"`);
+    return {
+      statements: [softDeleteSecretStatement(c.env.DB, id, keyId, Date.now(), version)],
+      audit: { actor, event: "secret.delete", keyId, version: version ?? null, details: { versions: n } },
+      result: undefined,
+    };
+  });
+}
 
 admin.get("/workloads", async (c) => {
   const page = validate(Page, c.req.query(), "query");
@@ -139,38 +166,24 @@ admin.post("/workloads/:id/destroy", async (c) => {
   return c.body(null, 204);
 });
 
-admin.put("/workloads/:id/secrets/:key_id", async (c) => {
+// A key id may hold "/" (a Trustee resource path): {.+} takes the rest of the path, sent as is or with %2F.
+admin.put("/workloads/:id/secrets/:key_id{.+}", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const { value } = await jsonBody(c, SecretBody);
-  const actor = c.get("admin").subject;
-  const ring = await config(c.env).masterKeys();
-  const version = await commitAudited(c.env, id, async () => {
-    await liveWorkload(c, id);
-    const { version, statement } = await newVersionStatement(c.env.DB, ring, { workloadId: id, keyId, value: new TextEncoder().encode(value), actor, now: Date.now() });
-    return { statements: [statement], audit: { actor, event: "secret.update", keyId, version }, result: version };
-  });
+  const version = await addSecretVersion(c, id, keyId, new TextEncoder().encode(value));
   return c.json({ workload_id: id, key_id: keyId, version }, 201);
 });
 
-admin.delete("/workloads/:id/secrets/:key_id", async (c) => {
+admin.delete("/workloads/:id/secrets/:key_id{.+}", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const version = c.req.query("version") === undefined ? undefined : validate(z.coerce.number().check(z.int(), z.minimum(1)), c.req.query("version"), "version");
-  const actor = c.get("admin").subject;
-  await commitAudited(c.env, id, async () => {
-    const n = await countLiveVersions(c.env.DB, id, keyId, version);
-    if (n === 0) fail(404, "secret-unknown", `no live version of secret "${keyId}" of workload "${id}"`);
-    return {
-      statements: [softDeleteSecretStatement(c.env.DB, id, keyId, Date.now(), version)],
-      audit: { actor, event: "secret.delete", keyId, version: version ?? null, details: { versions: n } },
-      result: undefined,
-    };
-  });
+  await softDeleteSecret(c, id, keyId, version);
   return c.body(null, 204);
 });
 
-admin.post("/workloads/:id/secrets/:key_id/destroy", async (c) => {
+admin.post("/workloads/:id/secrets/:key_id{.+}/destroy", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const actor = c.get("admin").subject;

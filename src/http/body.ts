@@ -57,6 +57,19 @@ export const WorkloadId = z.string().check(
   z.refine((id) => id !== "." && id !== "..", "must not be . or .."),
 );
 
+/**
+ * A secret's key id: one WorkloadId-shaped segment, or up to three joined by "/" (a Trustee resource path
+ * `repository/type/tag`), 128 characters in all. No segment is empty, "." or "..", which URL normalisation
+ * would change, so every key id is reachable under its own path.
+ */
+export const KeyId = z.string().check(
+  z.maxLength(128, "at most 128 characters"),
+  z.refine((id) => {
+    const segments = id.split("/");
+    return segments.length <= 3 && segments.every((s) => WorkloadId.safeParse(s).success);
+  }, "1-3 segments joined by /, each of A-Z a-z 0-9 . _ ~ : @ + - and not . or .."),
+);
+
 /** SEV secrets are zero-padded into a 512-byte LAUNCH_SECRET slot; libkrun's guest reads at most 512. */
 const MAX_SECRET_BYTES = 512;
 
@@ -66,6 +79,21 @@ export const SecretValue = z.string().check(
   // Both legacy guests read the passphrase as a C string: a NUL would silently truncate it.
   z.refine((p) => !p.includes("\0"), "must not contain NUL characters"),
 );
+
+/**
+ * A Trustee resource is bytes (a LUKS key, a certificate, a registry credential, a policy file) released only
+ * inside a JWE, never through SEV's 512-byte slot. 64 KiB holds any of those with room and keeps each release a
+ * small D1 read; larger data belongs in storage the resource unlocks.
+ */
+const MAX_RESOURCE_BYTES = 64 * 1024;
+
+/** The raw request body as a resource value, whatever its Content-Type: 1 to MAX_RESOURCE_BYTES bytes. */
+export async function resourceBody(c: Context): Promise<Uint8Array> {
+  const value = new Uint8Array(await c.req.arrayBuffer());
+  if (value.length === 0) fail(400, "body-invalid", "the resource is empty");
+  if (value.length > MAX_RESOURCE_BYTES) fail(413, "body-too-large", `resources are limited to ${MAX_RESOURCE_BYTES} bytes`);
+  return value;
+}
 
 function zodDetail(error: z.core.$ZodError): string {
   return error.issues

@@ -1,9 +1,11 @@
 // Admin credentials (src/auth/admin.ts): the static ADMIN_TOKEN, EdDSA / ES256 JWTs from a JWKS, the
 // 30 s clock tolerance, the required iat and the longest accepted lifetime (ADMIN_JWT_MAX_TTL_SECONDS),
-// algorithm and key confusion, issuer / audience, subjects ("token" vs "jwt:<iss>/<percent-escaped sub>"),
+// algorithm and key confusion, issuer / audience, subjects ("token" vs "jwt:<iss>/<percent-escaped sub>", and
+// "jwt-key:<thumbprint>" for Trustee kbs-client's sub-less tokens),
 // scope entries (exact ids, and prefixes ending in a separator), JWKS loading, and refusals that never
 // echo the presented credential.
 
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -150,7 +152,7 @@ describe("JWTs", () => {
 
   describe("expiry and the 30 s clock tolerance", () => {
     it.each([
-      // Issued an hour before exp: exactly the default 3600 s limit, so only expiry decides.
+      // Issued an hour before exp: within the default 7200 s limit, so only expiry decides.
       ["long before exp", -3600, true],
       ["1 s before exp", -1, true],
       ["at exp", 0, true],
@@ -190,10 +192,85 @@ describe("JWTs", () => {
     }
   });
 
-  it("a token without sub is refused", async () => {
-    for (const signer of [ed, es]) {
-      expect(await refusal(jwksOnly, `Bearer ${await adminJwt(signer, { sub: "" })}`)).toBe("claim sub is invalid");
+  describe("without sub: Trustee's kbs-client shape, named by the verifying key", () => {
+    /** RFC 7638 computed here with node:crypto, independently of jose: SHA-256 of the required members in order. */
+    const thumbprint = (jwk: JWK) => {
+      const required = jwk.kty === "OKP" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+      return createHash("sha256").update(JSON.stringify(required)).digest("base64url");
+    };
+
+    /**
+     * Exactly what kbs-client sends (tools/kbs-client/src/lib.rs): jwt_simple's Ed25519KeyPair::sign(
+     * Claims::create(Duration::from_hours(2))), a key loaded from PEM (no kid): header {alg, typ}, claims iat,
+     * exp = iat + 7200 and nbf = iat, nothing else.
+     */
+    async function kbsClientToken(signer: JwtSigner, iat: number, lifetime = 7200): Promise<string> {
+      const key = await importJWK(signer.privateJwk, signer.alg);
+      return new SignJWT({ iat, exp: iat + lifetime, nbf: iat }).setProtectedHeader({ alg: signer.alg, typ: "JWT" }).sign(key);
     }
+
+    it("a kbs-client token is accepted, unrestricted, as jwt-key:<thumbprint of the key that verified it>", async () => {
+      const token = await kbsClientToken(ed, T0);
+      const [header, claims] = token.split(".").slice(0, 2).map((p) => JSON.parse(Buffer.from(p, "base64url").toString()) as Record<string, unknown>);
+      expect(header).toEqual({ alg: "EdDSA", typ: "JWT" });
+      expect(claims).toEqual({ iat: T0, exp: T0 + 7200, nbf: T0 });
+      for (const when of [T0, T0 + 3600, T0 + 7200]) {
+        expect(await authenticateAdmin(jwksOnly, `Bearer ${token}`, at(when))).toEqual({ kind: "jwt", subject: `jwt-key:${thumbprint(ed.publicJwk)}`, scope: null });
+      }
+      // Signed just now, checked against the wall clock, as kbs-client's tokens are.
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${await kbsClientToken(ed, Math.floor(Date.now() / 1000))}`)).subject).toBe(`jwt-key:${thumbprint(ed.publicJwk)}`);
+      // ES256 tokens of that shape too, named by the P-256 key.
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${await kbsClientToken(es, T0)}`, at(T0))).subject).toBe(`jwt-key:${thumbprint(es.publicJwk)}`);
+    });
+
+    it("with several keys of its algorithm and no kid, the key whose signature holds is the signer", async () => {
+      const second = await stranger("EdDSA", "second-ed");
+      const two = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk, es.publicJwk, second.publicJwk) });
+      expect((await authenticateAdmin(two, `Bearer ${await kbsClientToken(ed, T0)}`, at(T0))).subject).toBe(`jwt-key:${thumbprint(ed.publicJwk)}`);
+      expect((await authenticateAdmin(two, `Bearer ${await kbsClientToken(second, T0)}`, at(T0))).subject).toBe(`jwt-key:${thumbprint(second.publicJwk)}`);
+      expect(thumbprint(second.publicJwk)).not.toBe(thumbprint(ed.publicJwk));
+      // Signed by neither: every candidate was tried and none verifies.
+      expect(await refusal(two, `Bearer ${await kbsClientToken(await stranger("EdDSA", "x"), T0)}`, at(T0))).toBe("the token's signature does not verify");
+      // Not by a key that is not configured either.
+      expect(await refusal(jwksOnly, `Bearer ${await kbsClientToken(second, T0)}`, at(T0))).toBe("the token's signature does not verify");
+    });
+
+    it("keeps every other rule: nbf, exp, iat, the lifetime limit, the algorithms", async () => {
+      const token = await kbsClientToken(ed, T0);
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0 - 31))).toBe("claim nbf is invalid");
+      expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0 + 7200 + 30))).toBe("the token has expired");
+      expect(await refusal(jwksOnly, `Bearer ${await kbsClientToken(ed, T0, 7201)}`, at(T0))).toBe("the token lives longer than 7200 s (exp - iat)");
+      // An operator who lowers the limit below 2 h shuts kbs-client out, and is told why.
+      const hour = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ADMIN_JWT_MAX_TTL_SECONDS: "3600" });
+      expect(await refusal(hour, `Bearer ${token}`, at(T0))).toBe("the token lives longer than 3600 s (exp - iat)");
+      expect(await refusal(jwksOnly, `Bearer ${await signedExactly(ed, { iat: T0, nbf: T0 })}`, at(T0))).toBe("claim exp is invalid");
+      expect(await refusal(jwksOnly, `Bearer ${await signedExactly(ed, { exp: T0 + 60, nbf: T0 })}`, at(T0))).toBe("claim iat is invalid");
+      const hs = await new SignJWT({ iat: T0, exp: T0 + 60 }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(new Uint8Array(32).fill(7));
+      expect(await refusal(jwksOnly, `Bearer ${hs}`, at(T0))).toBe("the token's algorithm is not allowed (EdDSA, ES256)");
+    });
+
+    it("a scope claim still limits it", async () => {
+      const who = await authenticateAdmin(jwksOnly, `Bearer ${await signedExactly(ed, { iat: T0, exp: T0 + 60, scope: "tenant-a." })}`, at(T0));
+      expect(who).toEqual({ kind: "jwt", subject: `jwt-key:${thumbprint(ed.publicJwk)}`, scope: ["tenant-a."] });
+      expect([canAccessWorkload(who, "tenant-a.web"), canAccessWorkload(who, "tenant-b.web")]).toEqual([true, false]);
+    });
+
+    it("a sub that is present must be valid: empty, blank, null or not a string is refused", async () => {
+      for (const sub of ["", "   ", null, 42, ["ops"]]) {
+        const token = await signedExactly(ed, { iat: T0, exp: T0 + 60, sub } as unknown as JWTPayload);
+        expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim sub is invalid");
+      }
+    });
+
+    it("cannot pass for a token with a sub, nor one with a sub for it", async () => {
+      const keyActor = (await authenticateAdmin(jwksOnly, `Bearer ${await kbsClientToken(ed, T0)}`, at(T0))).subject;
+      const mimic = await authenticateAdmin(jwksOnly, `Bearer ${await signed(ed, { sub: keyActor, iss: "jwt-key", iat: T0, exp: T0 + 60 })}`, at(T0));
+      expect(mimic.subject).toBe(`jwt:jwt-key/${encodeURIComponent(keyActor)}`);
+      expect(mimic.subject).not.toBe(keyActor);
+      // With the static token configured too, a sub-less JWT is still a JWT, never "token".
+      const both = await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN, ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk) });
+      expect((await authenticateAdmin(both, `Bearer ${await kbsClientToken(ed, T0)}`, at(T0))).kind).toBe("jwt");
+    });
   });
 
   describe("keys", () => {
@@ -520,24 +597,24 @@ describe("subjects", () => {
 describe("lifetime (ADMIN_JWT_MAX_TTL_SECONDS)", () => {
   const tooLong = (ttl: number) => `the token lives longer than ${ttl} s (exp - iat)`;
 
-  it("defaults to 3600 s: exp - iat = 3600 is accepted, 3601 refused", async () => {
-    expect(jwksOnly.maxTtlSeconds).toBe(3600);
+  it("defaults to 7200 s (kbs-client's fixed 2 h): exp - iat = 7200 is accepted, 7201 refused", async () => {
+    expect(jwksOnly.maxTtlSeconds).toBe(7200);
     for (const signer of [ed, es]) {
-      expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 3600 })}`, at(T0))).kind).toBe("jwt");
-      expect(await refusal(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 3601 })}`, at(T0))).toBe(tooLong(3600));
-      expect(await refusal(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 86_400 * 365 })}`, at(T0))).toBe(tooLong(3600));
+      expect((await authenticateAdmin(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 7200 })}`, at(T0))).kind).toBe("jwt");
+      expect(await refusal(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 7201 })}`, at(T0))).toBe(tooLong(7200));
+      expect(await refusal(jwksOnly, `Bearer ${await signed(signer, { sub: "ops", iat: T0, exp: T0 + 86_400 * 365 })}`, at(T0))).toBe(tooLong(7200));
     }
   });
 
   it("counts from iat, not from now: a long-lived token is refused even near its end", async () => {
-    const token = await signed(ed, { sub: "ops", iat: T0, exp: T0 + 3601 });
-    // Only 1 s left, yet it was issued for 3601 s.
-    expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0 + 3600))).toBe(tooLong(3600));
+    const token = await signed(ed, { sub: "ops", iat: T0, exp: T0 + 7201 });
+    // Only 1 s left, yet it was issued for 7201 s.
+    expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0 + 7200))).toBe(tooLong(7200));
   });
 
   it("a token without iat is refused, however short its life", async () => {
     for (const signer of [ed, es]) {
-      for (const exp of [T0 + 1, T0 + 60, T0 + 3600, T0 + 3601]) {
+      for (const exp of [T0 + 1, T0 + 60, T0 + 7200, T0 + 7201]) {
         const token = await signedExactly(signer, { sub: "ops", exp });
         expect(await refusal(jwksOnly, `Bearer ${token}`, at(T0))).toBe("claim iat is invalid");
       }
@@ -561,10 +638,10 @@ describe("lifetime (ADMIN_JWT_MAX_TTL_SECONDS)", () => {
   });
 
   it("a future iat does not stretch the lifetime", async () => {
-    // exp - iat is exactly 3600, but iat is 600 s ahead: counted from now the token lives 4200 s.
-    const ahead = await signed(ed, { sub: "ops", iat: T0 + 600, exp: T0 + 4200 });
-    expect(await refusal(jwksOnly, `Bearer ${ahead}`, at(T0))).toBe(tooLong(3600));
-    expect(await refusal(jwksOnly, `Bearer ${await signed(ed, { sub: "ops", iat: T0 + 86_400, exp: T0 + 86_400 + 60 })}`, at(T0))).toBe(tooLong(3600));
+    // exp - iat is exactly 7200, but iat is 600 s ahead: counted from now the token lives 7800 s.
+    const ahead = await signed(ed, { sub: "ops", iat: T0 + 600, exp: T0 + 7800 });
+    expect(await refusal(jwksOnly, `Bearer ${ahead}`, at(T0))).toBe(tooLong(7200));
+    expect(await refusal(jwksOnly, `Bearer ${await signed(ed, { sub: "ops", iat: T0 + 86_400, exp: T0 + 86_400 + 60 })}`, at(T0))).toBe(tooLong(7200));
     // Once iat is reached, it counts from iat again.
     expect((await authenticateAdmin(jwksOnly, `Bearer ${ahead}`, at(T0 + 600))).kind).toBe("jwt");
     // A future iat within the limit counted from now is fine.
@@ -596,11 +673,11 @@ describe("lifetime (ADMIN_JWT_MAX_TTL_SECONDS)", () => {
 });
 
 describe("loadAdminAuth", () => {
-  it("ADMIN_JWT_MAX_TTL_SECONDS: unset or blank means 3600", async () => {
+  it("ADMIN_JWT_MAX_TTL_SECONDS: unset or blank means 7200", async () => {
     for (const value of [undefined, "", "   "]) {
-      expect((await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ...(value !== undefined && { ADMIN_JWT_MAX_TTL_SECONDS: value }) })).maxTtlSeconds).toBe(3600);
+      expect((await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: jwks(ed.publicJwk), ...(value !== undefined && { ADMIN_JWT_MAX_TTL_SECONDS: value }) })).maxTtlSeconds).toBe(7200);
     }
-    expect((await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN })).maxTtlSeconds).toBe(3600);
+    expect((await loadAdminAuth({ ADMIN_TOKEN: STATIC_TOKEN })).maxTtlSeconds).toBe(7200);
   });
 
   it.each(["0", "-60", "1.5", "sixty", "60s", "NaN", "Infinity", "1e400", "true"])("ADMIN_JWT_MAX_TTL_SECONDS=%s throws", async (value) => {

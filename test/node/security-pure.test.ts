@@ -90,18 +90,18 @@ describe("admin credentials", () => {
     await expect(loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.privateJwk] }) })).rejects.toThrow("private key");
   });
 
-  it("refuses a JWT that lives longer than ADMIN_JWT_MAX_TTL_SECONDS (default 3600 s)", async () => {
+  it("refuses a JWT that lives longer than ADMIN_JWT_MAX_TTL_SECONDS (default 7200 s)", async () => {
     const [ed] = await testJwtSigners();
     const auth = await loadAdminAuth({ ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: [ed!.publicJwk] }) });
-    expect(auth.maxTtlSeconds).toBe(3600);
+    expect(auth.maxTtlSeconds).toBe(7200);
     const key = await importJWK(ed!.privateJwk, "EdDSA");
     const t0 = 1_900_000_000;
     const jwt = (iat: number, exp: number) => new SignJWT({ sub: "ops", iat, exp }).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).sign(key);
     const now = new Date(t0 * 1000);
-    await expect(authenticateAdmin(auth, `Bearer ${await jwt(t0, t0 + 3601)}`, now)).rejects.toThrow(AdminAuthError);
-    expect((await authenticateAdmin(auth, `Bearer ${await jwt(t0, t0 + 3600)}`, now)).kind).toBe("jwt");
+    await expect(authenticateAdmin(auth, `Bearer ${await jwt(t0, t0 + 7201)}`, now)).rejects.toThrow(AdminAuthError);
+    expect((await authenticateAdmin(auth, `Bearer ${await jwt(t0, t0 + 7200)}`, now)).kind).toBe("jwt");
     // A future iat does not stretch the lifetime: it counts from now.
-    await expect(authenticateAdmin(auth, `Bearer ${await jwt(t0 + 600, t0 + 4200)}`, now)).rejects.toThrow(AdminAuthError);
+    await expect(authenticateAdmin(auth, `Bearer ${await jwt(t0 + 600, t0 + 7800)}`, now)).rejects.toThrow(AdminAuthError);
     // iat is required: without it even a one-minute token is refused.
     const noIat = await new SignJWT({ sub: "ops", exp: t0 + 60 }).setProtectedHeader({ alg: "EdDSA", kid: ed!.kid }).sign(key);
     await expect(authenticateAdmin(auth, `Bearer ${noIat}`, now)).rejects.toThrow("claim iat is invalid");

@@ -1,10 +1,13 @@
 // The security properties, end to end through the Worker with real D1, Durable Objects and limits:
 // secrets sealed at rest, workloads isolated from each other, many concurrent sessions, scoped admin,
-// the audit chain, and nothing secret in logs.
+// the audit chain, key ids (one segment, or a Trustee resource path), Trustee's admin resource API, and nothing
+// secret in logs.
 import { env } from "cloudflare:workers";
+import { calculateJwkThumbprint, importJWK, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyAuditLog } from "../../src/audit/client";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
+import { KeyId } from "../../src/http/body";
 import { adminJwt } from "../helpers/admin-jwt";
 import { guestKey, type GuestKey } from "../helpers/guest";
 import { kdsResponder } from "../helpers/kds-mock";
@@ -175,6 +178,163 @@ describe("scoped admin", () => {
     const rewrap = (await (await adminCall("/rewrap", { method: "POST" })).json()) as { rewrapped: number; total: number };
     expect(rewrap.rewrapped).toBe(0);
     expect(rewrap.total).toBeGreaterThan(0);
+  });
+});
+
+describe("key ids", () => {
+  it.each([
+    ["one segment", "tls", true],
+    ["a Trustee resource path", "default/luks/root", true],
+    ["two segments", "a/b", true],
+    ["every allowed character", "A-z_0.9~:@+/x/y", true],
+    ["128 characters", "x".repeat(128), true],
+    ["three segments, 128 in all", `${"a".repeat(42)}/${"b".repeat(42)}/${"c".repeat(42)}`, true],
+    ["129 characters", "x".repeat(129), false],
+    ["three segments, 129 in all", `${"a".repeat(43)}/${"b".repeat(42)}/${"c".repeat(42)}`, false],
+    ["four segments", "a/b/c/d", false],
+    ["an empty id", "", false],
+    ["an empty segment", "a//b", false],
+    ["a leading slash", "/a/b", false],
+    ["a trailing slash", "a/b/", false],
+    ["a . segment", "a/./b", false],
+    ["a .. segment", "a/../b", false],
+    ["just ..", "..", false],
+    ["a space", "a b", false],
+    ["a percent sign", "a%2Fb", false],
+    ["a backslash", "a\\b", false],
+    ["non-ASCII", "clé", false],
+  ])("%s: %s", (_name, id, ok) => {
+    expect(KeyId.safeParse(id).success).toBe(ok);
+  });
+
+  it("the admin API addresses a slashed key id literally or with %2F; refused ones are 400s", async () => {
+    const w = await registerWorkload("kid");
+    const put = (path: string, value: string) => adminCall(`/workloads/${w.workloadId}/secrets/${path}`, { method: "PUT", body: JSON.stringify({ value }) });
+    expect(await (await put("app/tls/key", "one")).json()).toMatchObject({ key_id: "app/tls/key", version: 1 });
+    expect(await (await put("app%2Ftls%2Fkey", "two")).json()).toMatchObject({ key_id: "app/tls/key", version: 2 });
+    for (const path of ["a/b/c/d", "a//b", "a%2F..%2Fb", "a%2F.%2Fb", "x".repeat(129)]) await expectProblem(await put(path, "v"), 400, "body-invalid");
+    expect((await adminCall(`/workloads/${w.workloadId}/secrets/app/tls/key?version=1`, { method: "DELETE" })).status).toBe(204);
+    expect((await adminCall(`/workloads/${w.workloadId}/secrets/app%2Ftls%2Fkey/destroy`, { method: "POST" })).status).toBe(204);
+    const detail = (await (await adminCall(`/workloads/${w.workloadId}`)).json()) as { secrets: { key_id: string; version: number; deleted_at: number | null }[] };
+    expect(detail.secrets.filter((s) => s.key_id === "app/tls/key").map((s) => [s.version, s.deleted_at])).toEqual([[2, null]]);
+  });
+});
+
+describe("Trustee resources (admin POST and DELETE /kbs/v0/resource/…)", () => {
+  const [ed] = env.TEST_JWT_SIGNERS;
+  const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
+  const resource = (path: string, method: "POST" | "DELETE", body?: Uint8Array, headers: Record<string, string> = ADMIN) =>
+    call(`/resource/${path}`, { method, headers: { "content-type": "application/octet-stream", ...headers }, ...(body && { body }) });
+  const versions = async (workloadId: string, keyId: string) =>
+    ((await (await adminCall(`/workloads/${workloadId}`)).json()) as { secrets: { key_id: string; version: number; created_by: string; deleted_at: number | null }[] }).secrets.filter((s) => s.key_id === keyId);
+
+  /** A refusal in Trustee's shape: {type: …/errors/<Variant>, detail}, and nothing else. */
+  async function expectTrustee(res: Response, status: number, variant: string): Promise<string> {
+    const text = await res.text();
+    expect(res.status, text).toBe(status);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    const body = JSON.parse(text) as { type: string; detail: string };
+    expect(Object.keys(body).sort()).toEqual(["detail", "type"]);
+    expect(body.type).toBe(`https://github.com/confidential-containers/kbs/errors/${variant}`);
+    return body.detail;
+  }
+
+  // Binary, with NUL and bytes that are not UTF-8: a resource is bytes, not text.
+  const luksKey = () => crypto.getRandomValues(new Uint8Array(64)).map((b, i) => (i === 0 ? 0 : i === 1 ? 0xff : b));
+
+  it("needs the admin credential", async () => {
+    const w = await registerWorkload("res");
+    for (const headers of [{}, { authorization: "Bearer not-the-admin-token" }, bearer(await adminJwt(ed!, { exp: -120 }))]) {
+      expect(await expectTrustee(await resource(`${w.workloadId}/luks/root`, "POST", luksKey(), headers), 401, "AdminAuthAccess")).not.toContain("not-the-admin-token");
+      await expectTrustee(await resource(`${w.workloadId}/luks/root`, "DELETE", undefined, headers), 401, "AdminAuthAccess");
+    }
+    expect(await versions(w.workloadId, `${w.workloadId}/luks/root`)).toEqual([]);
+  });
+
+  it("binds to the workload the repository names, stores versions like any secret, and DELETE soft-deletes them", async () => {
+    const w = await registerWorkload("res");
+    const keyId = `${w.workloadId}/luks/root`;
+    for (const _ of [1, 2]) {
+      const res = await resource(keyId, "POST", luksKey());
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe("");
+    }
+    expect((await versions(w.workloadId, keyId)).map((v) => [v.version, v.created_by, v.deleted_at])).toEqual([
+      [1, "token", null],
+      [2, "token", null],
+    ]);
+    const del = await resource(keyId, "DELETE");
+    expect([del.status, await del.text()]).toEqual([200, ""]);
+    expect((await versions(w.workloadId, keyId)).every((v) => v.deleted_at !== null)).toBe(true);
+    // Nothing live is left to delete; the admin API destroys the deleted versions as for any secret.
+    expect(await expectTrustee(await resource(keyId, "DELETE"), 401, "PluginInternalError")).toMatch(/no live version/);
+    expect((await adminCall(`/workloads/${w.workloadId}/secrets/${keyId}/destroy`, { method: "POST" })).status).toBe(204);
+    expect(await versions(w.workloadId, keyId)).toEqual([]);
+
+    const audit = (await env.DB.prepare("SELECT event, key_id, version, actor FROM audit_log WHERE shard = ?1 AND event LIKE 'secret.%' ORDER BY seq").bind(`admin/${w.workloadId}`).all()).results;
+    expect(audit.map((r) => [r.event, r.key_id, r.version, r.actor])).toEqual([
+      ["secret.update", keyId, 1, "token"],
+      ["secret.update", keyId, 2, "token"],
+      ["secret.delete", keyId, null, "token"],
+      ["secret.destroy", keyId, null, "token"],
+    ]);
+  });
+
+  it("binds to ?workload_id= when given, whatever the repository", async () => {
+    const w = await registerWorkload("res");
+    expect((await resource(`default/luks/root?workload_id=${w.workloadId}`, "POST", luksKey())).status).toBe(200);
+    expect((await versions(w.workloadId, "default/luks/root")).map((v) => v.version)).toEqual([1]);
+    expect((await resource(`default/luks/root?workload_id=${w.workloadId}`, "DELETE")).status).toBe(200);
+    expect((await versions(w.workloadId, "default/luks/root"))[0]!.deleted_at).not.toBeNull();
+  });
+
+  it("refuses an unknown, deleted or SEV workload, a bad path or binding, and an empty or oversized body, in Trustee's shape", async () => {
+    expect(await expectTrustee(await resource("no-such-workload/luks/root", "POST", luksKey()), 401, "PluginInternalError")).toMatch(/no live workload "no-such-workload"/);
+    expect(await expectTrustee(await resource("default/luks/root?workload_id=no-such-workload", "POST", luksKey()), 401, "PluginInternalError")).toMatch(/no-such-workload/);
+    const gone = await registerWorkload("res");
+    expect((await adminCall(`/workloads/${gone.workloadId}`, { method: "DELETE" })).status).toBe(204);
+    await expectTrustee(await resource(`${gone.workloadId}/luks/root`, "POST", luksKey()), 401, "PluginInternalError");
+    expect((await register({ workload_id: "res-sev", launch_measurement: "ab".repeat(32), tee_config: "", passphrase: "p" })).status).toBe(200);
+    expect(await expectTrustee(await resource("res-sev/luks/root", "POST", luksKey()), 401, "PluginInternalError")).toMatch(/SNP/);
+
+    const w = await registerWorkload("res");
+    await expectTrustee(await resource(`${w.workloadId}/a%2Fb/c`, "POST", luksKey()), 401, "SerdeError");
+    await expectTrustee(await resource(`default/luks/root?workload_id=`, "POST", luksKey()), 401, "SerdeError");
+    await expectTrustee(await resource(`${w.workloadId}/luks/root`, "POST", new Uint8Array(0)), 401, "SerdeError");
+    expect(await expectTrustee(await resource(`${w.workloadId}/luks/root`, "POST", new Uint8Array(64 * 1024 + 1)), 413, "PluginInternalError")).toMatch(/65536 bytes/);
+    // 64 KiB exactly is a resource; nothing else above was stored.
+    expect((await resource(`${w.workloadId}/luks/root`, "POST", new Uint8Array(64 * 1024).fill(7))).status).toBe(200);
+    expect((await versions(w.workloadId, `${w.workloadId}/luks/root`)).map((v) => v.version)).toEqual([1]);
+    // Two segments are not a resource path.
+    await expectTrustee(await resource(`${w.workloadId}/luks`, "POST", luksKey()), 404, "InvalidRequestPath");
+  });
+
+  it("honours a JWT's scope: the bound workload, not the repository, must be covered", async () => {
+    const mine = await registerWorkload("tenant-r.res");
+    const other = await registerWorkload("res");
+    const tenant = bearer(await adminJwt(ed!, { sub: "tenant-r-ops", scope: "tenant-r." }));
+    expect((await resource(`${mine.workloadId}/key/1`, "POST", luksKey(), tenant)).status).toBe(200);
+    expect(await expectTrustee(await resource(`${other.workloadId}/key/1`, "POST", luksKey(), tenant), 401, "AdminAuthAccess")).toMatch(/scope/);
+    await expectTrustee(await resource(`${mine.workloadId}/key/1?workload_id=${other.workloadId}`, "POST", luksKey(), tenant), 401, "AdminAuthAccess");
+    await expectTrustee(await resource(`${other.workloadId}/key/1`, "DELETE", undefined, tenant), 401, "AdminAuthAccess");
+    expect(await versions(other.workloadId, `${other.workloadId}/key/1`)).toEqual([]);
+    expect((await versions(mine.workloadId, `${mine.workloadId}/key/1`))[0]!.created_by).toBe("jwt:/tenant-r-ops");
+  });
+
+  it("accepts Trustee kbs-client's own admin token (no sub, no kid, 2 h) and audits its key's thumbprint", async () => {
+    const w = await registerWorkload("res");
+    // As jwt_simple signs it: header {alg, typ}, claims iat, exp = iat + 7200, nbf = iat, nothing else.
+    const iat = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({ iat, exp: iat + 7200, nbf: iat }).setProtectedHeader({ alg: "EdDSA", typ: "JWT" }).sign(await importJWK(ed!.privateJwk, "EdDSA"));
+    expect((await resource(`${w.workloadId}/key/1`, "POST", luksKey(), bearer(jwt))).status).toBe(200);
+    expect((await resource(`${w.workloadId}/key/1`, "DELETE", undefined, bearer(jwt))).status).toBe(200);
+    const actor = `jwt-key:${await calculateJwkThumbprint(ed!.publicJwk)}`;
+    const rows = (await env.DB.prepare("SELECT event, actor FROM audit_log WHERE shard = ?1 AND event LIKE 'secret.%' ORDER BY seq").bind(`admin/${w.workloadId}`).all()).results;
+    expect(rows).toEqual([
+      { event: "secret.update", actor },
+      { event: "secret.delete", actor },
+    ]);
+    expect((await versions(w.workloadId, `${w.workloadId}/key/1`))[0]!.created_by).toBe(actor);
   });
 });
 
