@@ -25,24 +25,23 @@ function fixturesBinding(): Record<string, string> {
 }
 
 
-/**
- * A project of end-to-end tests in workerd. Guest event lines are off (LOG_LEVEL=warn) so a failure stands
- * out in the output; only the test that inspects those lines runs in a project that logs them.
- */
-function workersProject(name: string, logLevel: string, include: string[], exclude: string[] = []) {
-  // The pool asks for its options once per test file: build them (chips, keys) once per project.
-  let options: ReturnType<typeof buildOptions> | undefined;
-  const buildOptions = async () => {
-    // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
-    const chips = await Promise.all([
-      createSyntheticChip({ product: "Milan" }),
-      createSyntheticChip({ product: "Turin" }),
-      createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
-    ]);
-    const jwtSigners = await testJwtSigners();
-    // A legacy SEV platform the operator lists, and one nobody trusts.
-    const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
-    return {
+// The chips and keys are made once for every workers project, and made while the Node tests run (RSA key
+// generation takes seconds, which would otherwise delay the first workers file).
+let commonOptions: ReturnType<typeof buildCommonOptions>;
+
+async function buildCommonOptions() {
+  // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
+  const chips = await Promise.all([
+    createSyntheticChip({ product: "Milan" }),
+    createSyntheticChip({ product: "Turin" }),
+    createSyntheticChip({ product: "Genoa", vekKind: "VLEK" }),
+  ]);
+  const jwtSigners = await testJwtSigners();
+  // The Trustee attestation token's signing key, as `npm start` generates it.
+  const tokenKey = (await crypto.subtle.exportKey("jwk", ((await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"])) as CryptoKeyPair).privateKey)) as JsonWebKey;
+  // A legacy SEV platform the operator lists, and one nobody trusts.
+  const [sevTrusted, sevUnlisted] = await Promise.all([createSevPlatform(), createSevPlatform()]);
+  return {
     wrangler: { configPath: "./wrangler.toml" },
     miniflare: {
       bindings: {
@@ -53,21 +52,33 @@ function workersProject(name: string, logLevel: string, include: string[], exclu
         TEST_SEV_PLATFORMS: { trusted: await exportSevPlatform(sevTrusted), unlisted: await exportSevPlatform(sevUnlisted) } as unknown as Json,
         EXTRA_TRUSTED_ARKS: chips.map((c) => c.arkPem).join("") + sevArkPem(sevTrusted.chain.ca.ark.bytes),
         ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
-        LOG_LEVEL: logLevel,
         KBS_MASTER_KEY: generateMasterKey("test1"),
         // A JWT signer the tests hold (Ed25519) and one (P-256) listed for ES256.
         ADMIN_JWT_PUBLIC_KEYS: JSON.stringify({ keys: jwtSigners.map((s) => s.publicJwk) }),
         TEST_JWT_SIGNERS: jwtSigners as unknown as Json,
+        TOKEN_SIGNING_KEY: JSON.stringify({ kty: tokenKey.kty, crv: tokenKey.crv, x: tokenKey.x, y: tokenKey.y, d: tokenKey.d, kid: "test-token-1" }),
       },
       // No test reaches the network: anything a test did not mock fails loudly here.
       outboundService: (request: Request) =>
         new Response(`outbound fetch blocked in tests: ${request.url}`, { status: 599 }),
     },
-    };
+  };
+}
+
+/**
+ * A project of end-to-end tests in workerd. Guest event lines are off (LOG_LEVEL=warn) so a failure stands
+ * out in the output; only the test that inspects those lines runs in a project that logs them.
+ */
+function workersProject(name: string, logLevel: string, include: string[], exclude: string[] = []) {
+  // One options object per project (the pool asks once per test file), on the shared chips and keys.
+  let options: Promise<Awaited<ReturnType<typeof buildCommonOptions>>> | undefined;
+  const withLogLevel = async () => {
+    const common = await commonOptions;
+    return { ...common, miniflare: { ...common.miniflare, bindings: { ...common.miniflare.bindings, LOG_LEVEL: logLevel } } };
   };
   return {
     plugins: [
-      cloudflareTest(() => (options ??= buildOptions())),
+      cloudflareTest(() => (options ??= withLogLevel())),
     ],
     test: {
       name,
@@ -80,6 +91,7 @@ function workersProject(name: string, logLevel: string, include: string[], exclu
 }
 
 const LOG_TESTS = ["test/workers/logs.test.ts"];
+commonOptions = buildCommonOptions();
 
 export default defineConfig({
   test: {

@@ -39,12 +39,12 @@ import { createSyntheticChip } from "../helpers/synthetic-amd";
  * Runs of the cheap properties; the valid-input properties and the costlier ones get a half or a third. Keep it
  * divisible by 6: fast-check never ends a property whose numRuns is fractional.
  */
-const RUNS = 1200;
+const RUNS = 900;
 /**
  * Each parseSevRequest validates ~11,500 byte values through zod (~1.3 ms), so its damaged-input property gets
  * fewer runs, and asks twice (the determinism check) on every fourth run only.
  */
-const SEV_RUNS = 600;
+const SEV_RUNS = 300;
 /** parseCertificate costs ~1 ms (asn1js decodes the whole certificate first); determinism is checked on every fourth run. */
 const DER_RUNS = 400;
 

@@ -89,7 +89,7 @@ const segment = fc.oneof(fc.constantFrom(WORKLOAD, "fuzz-other", "..", "%2e%2e",
  * that fix would allow many more runs here. The parsers behind these routes are fuzzed at high volume, without
  * HTTP, in test/node/parsers-fuzz.test.ts; here a few hundred requests check the HTTP-level invariants.
  */
-const RUNS_PER_GROUP = 150;
+const RUNS_PER_GROUP = 100;
 const ROUTE_GROUPS: Record<string, [string, string][]> = {
   "the guest protocol": [
     ["POST", "/auth"],

@@ -279,7 +279,7 @@ async function authMisconfigured(extraArks: string, body: string): Promise<Respo
     get: (id: DurableObjectId) => ({ begin: (init: BeginInit) => runInDurableObject(env.SESSIONS.get(id), (_o, state) => new AttestationSession(state, misconfigured).begin(init)) }),
   };
   const ctx = createExecutionContext();
-  const request = new Request(`${BASE}/auth`, { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": "198.51.100.250" }, body });
+  const request = new Request(`${BASE}/auth`, { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": "198.18.0.2" }, body });
   const res = await app.fetch(request, { ...misconfigured, SESSIONS: SESSIONS as unknown as Env["SESSIONS"] }, ctx);
   await waitOnExecutionContext(ctx);
   return res;
