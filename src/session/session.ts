@@ -127,6 +127,18 @@ const burn = (sql: SqlStorage) => sql.exec("UPDATE session SET state = 'failed';
  */
 export class AttestationSession extends DurableObject<Env> {
   private schemaReady = false;
+  /**
+   * The attestation in progress. An attestation checks the state, then awaits D1 and KDS, then writes: two
+   * /attest calls of one session interleaving there could both succeed, the second replacing the first's
+   * key. They run one after the other instead; the second then finds the session attested (or burnt).
+   */
+  private attesting: Promise<unknown> = Promise.resolve();
+
+  private oneAtATime<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.attesting.then(step);
+    this.attesting = run.catch(() => undefined);
+    return run;
+  }
 
   private sql(): SqlStorage {
     if (!this.schemaReady) {
@@ -286,7 +298,11 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** POST /attest with SNP evidence: verify, appraise, and on success open the session for secrets. */
-  async attestSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
+  attestSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
+    return this.oneAtATime(() => this.judgeSnp(pubkey, evidence));
+  }
+
+  private async judgeSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
     const now = new Date();
     const checked = this.challenged("snp", now.getTime());
     if (!checked.ok) return checked.outcome;
@@ -349,7 +365,11 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** POST /attest with SEV evidence: the LAUNCH_MEASURE HMAC must cover the registered digest. */
-  async attestSev(measurement: LaunchMeasurement): Promise<Outcome> {
+  attestSev(measurement: LaunchMeasurement): Promise<Outcome> {
+    return this.oneAtATime(() => this.judgeSev(measurement));
+  }
+
+  private async judgeSev(measurement: LaunchMeasurement): Promise<Outcome> {
     const checked = this.challenged("sev");
     if (!checked.ok) return checked.outcome;
     const { row } = checked;
@@ -421,7 +441,11 @@ export class AttestationSession extends DurableObject<Env> {
    * and issue the attestation token. As in Trustee, a repeated /attest of an attested session gets its token
    * again (no state changes, so no audit row).
    */
-  async attestTrustee(a: TrusteeAttestation): Promise<Outcome<{ token: string; deadline: number }>> {
+  attestTrustee(a: TrusteeAttestation): Promise<Outcome<{ token: string; deadline: number }>> {
+    return this.oneAtATime(() => this.judgeTrustee(a));
+  }
+
+  private async judgeTrustee(a: TrusteeAttestation): Promise<Outcome<{ token: string; deadline: number }>> {
     const now = new Date();
     const row = this.current(now.getTime());
     const trustee = row && this.trusteeRow();

@@ -378,3 +378,19 @@ describe("14: a failed cache write does not fail attestation", () => {
     }
   });
 });
+
+describe("15: two /attest calls of one session", () => {
+  it("run one after the other: one attests, the other is refused, and the secret is sealed to the winner's key", async () => {
+    mockKds();
+    const w = await registered("race");
+    const session = await auth(w.workloadId);
+    const keys = [key, await guestKey()];
+    // Both reports are genuine and bound to this session, each to its own key: without serialisation both would pass.
+    const reports = await Promise.all(keys.map(async (k) => milan.report({ measurement: w.measurement, reportData: await bindingOf(session.nonce, k) })));
+    const answers = await Promise.all(keys.map((k, i) => attest(session, k, reports[i]!)));
+    const statuses = answers.map((r) => r.status);
+    expect([...statuses].sort()).toEqual([200, 409]);
+    await expectProblem(answers[statuses.indexOf(409)]!, 409, "already-attested");
+    expect(await releasedSecret(keys[statuses.indexOf(200)]!, session, w.workloadId)).toBe(w.passphrase);
+  });
+});
