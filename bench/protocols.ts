@@ -6,8 +6,8 @@ import { parseRsaPublicKey, rsaPkcs1Encrypt } from "../src/crypto/rsa";
 import { encryptJwe } from "../src/crypto/jwe";
 import { loadTokenKey, signAttestationToken } from "../src/trustee/token";
 import { trusteeReportData } from "../src/trustee/runtime-data";
-import { bindingOf, guestKey } from "../test/helpers/guest";
-import { teeKeyPair, type TeeKeyKind } from "../test/helpers/trustee-guest";
+import { bindingOf, guestKey } from "../lab/guest";
+import { teeKeyPair, type TeeKeyKind } from "../lab/trustee-guest";
 
 const N = 200;
 

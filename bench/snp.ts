@@ -9,7 +9,7 @@ import { trustAnchors } from "../src/tee/snp/trust";
 import { clearVerifierCaches, verifySnpReport } from "../src/tee/snp/verify";
 import { importVekKey, parseCertificate } from "../src/tee/snp/x509";
 import { FIXTURES } from "../test/helpers/fixtures";
-import { certificatesOf, createCrl, createSyntheticChip } from "../test/helpers/synthetic-amd";
+import { certificatesOf, createCrl, createSyntheticChip } from "../lab/synthetic-amd";
 
 // Real reports and AMD certificates: the public data in test/fixtures (see test/fixtures/MANIFEST.md).
 const DATA = FIXTURES;

@@ -1,22 +1,23 @@
 // Crash drill: `npm start` under mixed load (registrations, secret rotations, full SNP guest flows), killed
 // with SIGKILL (the whole process tree, workerd included) at a random moment, restarted, and checked:
 // registration works, a full guest flow works, every acknowledged write is present with its audit row,
-// and `kbs audit verify` passes. Repeated for --rounds. Local only: traffic goes to 127.0.0.1.
+// and `kbs audit verify` passes. Repeated for --rounds. Local only: traffic goes to 127.0.0.1. The server's
+// state, vars file and output are in .wrangler/drill, made afresh each run; .dev.vars is left alone.
 //
 //   npm run drill -- [--rounds 5] [--port 8797]
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { verifyAuditLog } from "../src/audit/client";
 import { toHex, utf8 } from "../src/crypto/bytes";
-import { toPem } from "../src/crypto/pem";
-import { bindingOf, guestKey, type GuestKey } from "../test/helpers/guest";
-import { createSyntheticChip, type SyntheticChip } from "../test/helpers/synthetic-amd";
+import { guestKey, type GuestKey } from "../lab/guest";
+import { certChainOf, guestClient, httpCall } from "../lab/guest-client";
+import { adminToken, startLocalKbs, stopLocalKbs, type LocalKbs } from "../lab/local-kbs";
+import { createSyntheticChip, type SyntheticChip } from "../lab/synthetic-amd";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, port: { type: "string", default: "8797" } } });
 const ROUNDS = Number(values.rounds);
 const BASE = `http://127.0.0.1:${values.port}`;
-const STATE_DIR = ".wrangler/drill";
+const DIR = ".wrangler/drill";
 const WORKERS = 6;
 
 interface Acknowledged {
@@ -30,31 +31,9 @@ let token = "";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const measurementOf = (id: string) => utf8(id.padEnd(48, "#")).subarray(0, 48);
 
-function start(chip: SyntheticChip): ChildProcess {
-  const child = spawn(process.execPath, ["scripts/dev.mjs", "--var", `EXTRA_TRUSTED_ARKS:${chip.arkPem}`, "--var", "KDS_URL:http://127.0.0.1:9"], {
-    detached: true,
-    stdio: ["ignore", "ignore", "ignore"],
-    env: { ...process.env, KBS_STATE_DIR: STATE_DIR, PORT: values.port },
-  });
-  return child;
-}
-
-async function ready(): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    try {
-      if ((await fetch(`${BASE}/kbs/v0/`, { signal: AbortSignal.timeout(1000) })).status === 401) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(500);
-  }
-  throw new Error("npm start did not come up within 60 s");
-}
-
-function kill(child: ChildProcess): void {
-  // The whole tree: npm start's node, wrangler and workerd, as a power cut would.
-  process.kill(-child.pid!, "SIGKILL");
-}
+/** npm start on the drill's own state; KDS out of reach, the chip's ARK listed. */
+const start = (chip: SyntheticChip): Promise<LocalKbs> =>
+  startLocalKbs({ port: Number(values.port), dir: DIR, vars: { EXTRA_TRUSTED_ARKS: chip.arkPem, KDS_URL: "http://127.0.0.1:9" } });
 
 const admin = (path: string, init: RequestInit = {}) =>
   fetch(`${BASE}/kbs/v0${path}`, { ...init, signal: AbortSignal.timeout(15_000), headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
@@ -63,21 +42,19 @@ async function register(id: string, passphrase: string): Promise<Response> {
   return admin("/register_workload", { method: "POST", body: JSON.stringify({ workload_id: id, launch_measurement: toHex(measurementOf(id)), tee_config: "", passphrase }) });
 }
 
+const guest = guestClient(httpCall(BASE));
+
 /** auth → attest → key as libkrun's guest, the whole chain in cert_chain (no KDS); returns the secret. */
 async function guestFlow(chip: SyntheticChip, key: GuestKey, id: string): Promise<string> {
-  const json = { "content-type": "application/json" };
-  const auth = await fetch(`${BASE}/kbs/v0/auth`, { method: "POST", headers: json, signal: AbortSignal.timeout(15_000), body: JSON.stringify({ version: "0.0.0", tee: "snp", "extra-params": JSON.stringify({ workload_id: id }) }) });
-  if (auth.status !== 200) throw new Error(`auth ${auth.status} ${await auth.text()}`);
-  const { nonce } = (await auth.json()) as { nonce: string };
-  const cookie = `session_id=${nonce}`;
-  const report = await chip.report({ measurement: measurementOf(id), reportData: await bindingOf(nonce, key) });
-  const evidence = JSON.stringify({ gen: "milan", report: toHex(report), cert_chain: toPem(chip.vekDer) + toPem(chip.askDer) + toPem(chip.arkDer) });
-  const attest = await fetch(`${BASE}/kbs/v0/attest`, { method: "POST", headers: { ...json, cookie }, signal: AbortSignal.timeout(15_000), body: JSON.stringify({ "tee-pubkey": { alg: "RSA", "k-mod": key.kMod, "k-exp": key.kExp }, "tee-evidence": evidence }) });
-  if (attest.status !== 200) throw new Error(`attest ${attest.status} ${await attest.text()}`);
-  const res = await fetch(`${BASE}/kbs/v0/key/${id}`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
-  if (res.status !== 200) throw new Error(`key ${res.status} ${await res.text()}`);
-  return new TextDecoder().decode(key.decrypt((await res.text()).slice(1, -1)));
+  const session = await guest.attestAs(chip, key, { workloadId: id, measurement: measurementOf(id) }, { certChain: certChainOf(chip) });
+  return guest.releasedSecret(key, session, id);
 }
+
+/**
+ * workload id → every value written to it, answered or not. A guest may get one whose answer is still on its
+ * way to another worker (or was lost to the kill): only a value never written is a wrong release.
+ */
+const written = new Map<string, Set<string>>();
 
 /** Mixed load until stopped; records only what the server acknowledged. */
 async function load(chip: SyntheticChip, key: GuestKey, ack: Acknowledged, round: number, stop: { now: boolean }): Promise<void> {
@@ -90,16 +67,18 @@ async function load(chip: SyntheticChip, key: GuestKey, ack: Acknowledged, round
         if (pick < 0.3 || known.length === 0) {
           const id = `drill-${round}-${w}-${n++}`;
           const value = `v1-${id}`;
+          written.set(id, new Set([value]));
           if ((await register(id, value)).status === 200) ack.versions.set(id, new Map([[1, value]]));
         } else if (pick < 0.5) {
           const id = known[Math.floor(Math.random() * known.length)]!;
           const value = `rotated-${Date.now()}-${Math.random()}`;
+          written.get(id)!.add(value);
           const res = await admin(`/admin/workloads/${id}/secrets/${id}`, { method: "PUT", body: JSON.stringify({ value }) });
           if (res.status === 201) ack.versions.get(id)!.set(((await res.json()) as { version: number }).version, value);
         } else {
           const id = known[Math.floor(Math.random() * known.length)]!;
           const secret = await guestFlow(chip, key, id);
-          if (![...ack.versions.get(id)!.values()].includes(secret)) throw new Error(`released an unknown secret for ${id}`);
+          if (!written.get(id)!.has(secret)) throw new Error(`released an unknown secret for ${id}`);
           ack.releases.set(id, (ack.releases.get(id) ?? 0) + 1);
         }
       } catch (e) {
@@ -132,6 +111,7 @@ async function auditRows(): Promise<AuditRow[]> {
 async function check(chip: SyntheticChip, key: GuestKey, ack: Acknowledged, round: number): Promise<string[]> {
   const problems: string[] = [];
   const fresh = `drill-${round}-after`;
+  written.set(fresh, new Set(["after-restart"]));
   if ((await register(fresh, "after-restart")).status !== 200) problems.push("registration after restart failed");
   else ack.versions.set(fresh, new Map([[1, "after-restart"]]));
   try {
@@ -174,31 +154,31 @@ async function check(chip: SyntheticChip, key: GuestKey, ack: Acknowledged, roun
 }
 
 async function main(): Promise<number> {
-  rmSync(STATE_DIR, { recursive: true, force: true });
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
   const chip = await createSyntheticChip({ product: "Milan" });
   const key = await guestKey();
   const ack: Acknowledged = { versions: new Map(), releases: new Map() };
-  let server = start(chip);
-  await ready();
-  token = /^ADMIN_TOKEN="?([^"\n]*)"?$/m.exec(readFileSync(".dev.vars", "utf8"))![1]!;
+  let server = await start(chip);
+  token = adminToken(server);
   let failures = 0;
   for (let round = 1; round <= ROUNDS; round++) {
     const stop = { now: false };
     const running = load(chip, key, ack, round, stop);
     const killAfter = 1000 + Math.random() * 4000;
     await sleep(killAfter);
-    kill(server);
+    // The whole tree: npm start's node, wrangler and workerd, as a power cut would.
+    stopLocalKbs(server);
     stop.now = true;
     await running;
-    server = start(chip);
-    await ready();
+    server = await start(chip);
     const problems = await check(chip, key, ack, round);
     const releases = [...ack.releases.values()].reduce((a, b) => a + b, 0);
     const versions = [...ack.versions.values()].reduce((a, m) => a + m.size, 0);
     console.log(JSON.stringify({ round, killed_after_ms: Math.round(killAfter), acknowledged: { workloads: ack.versions.size, versions, releases }, ok: problems.length === 0, problems }));
     if (problems.length) failures++;
   }
-  kill(server);
+  stopLocalKbs(server);
   console.log(`${ROUNDS - failures} passed, ${failures} failed`);
   return failures ? 1 : 0;
 }

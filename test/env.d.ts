@@ -1,7 +1,7 @@
 import type { D1Migration } from "cloudflare:test";
 import type { Env as WorkerEnv } from "../src/env";
-import type { ChipTransfer } from "./helpers/synthetic-amd";
-import type { SevPlatformTransfer } from "./helpers/synthetic-sev";
+import type { ChipTransfer } from "../lab/synthetic-amd";
+import type { SevPlatformTransfer } from "../lab/synthetic-sev";
 import type { JwtSigner } from "./helpers/admin-jwt";
 
 declare global {

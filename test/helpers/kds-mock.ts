@@ -4,7 +4,7 @@
 
 import { toHex } from "../../src/crypto/bytes";
 import { PRODUCTS, type Product } from "../../src/tee/snp/types";
-import { certChainPem, hwidOf, type SyntheticChip } from "./synthetic-amd";
+import { certChainPem, hwidOf, type SyntheticChip } from "../../lab/synthetic-amd";
 
 export type KdsFailure = "outage" | "429" | "none";
 

@@ -33,7 +33,7 @@ import { parseSnpPolicy, PolicyError } from "../../src/tee/snp/policy";
 import { VerificationError } from "../../src/tee/snp/types";
 import { parseCertificate } from "../../src/tee/snp/x509";
 import { FIXTURES } from "../helpers/fixtures";
-import { createSyntheticChip } from "../helpers/synthetic-amd";
+import { createSyntheticChip } from "../../lab/synthetic-amd";
 
 /**
  * Runs of the cheap properties; the valid-input properties and the costlier ones get a half or a third. Keep it

@@ -15,7 +15,7 @@ import { arkFingerprint, NAPLES_ARK_AS_PUBLISHED, PINNED_SEV_ARKS, sevTrustAncho
 import { Algo, GENERATIONS, Usage, type AmdCaCertificate, type SevChain, type SevPolicy, type SevTrustAnchors } from "../../src/tee/sev/types";
 import { operatorTrust, sevArkPem } from "../../src/tee/trust";
 import { FIXTURES } from "../helpers/fixtures";
-import { createSevPlatform, p384TestPoints, type SevPlatform } from "../helpers/synthetic-sev";
+import { createSevPlatform, p384TestPoints, type SevPlatform } from "../../lab/synthetic-sev";
 
 const DATA = resolve(FIXTURES, "sev-legacy");
 

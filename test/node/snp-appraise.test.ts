@@ -9,7 +9,7 @@ import { parseSnpPolicy } from "../../src/tee/snp/policy";
 import { trustAnchors } from "../../src/tee/snp/trust";
 import { VerificationError, type RuleResult } from "../../src/tee/snp/types";
 import { verifySnpReport } from "../../src/tee/snp/verify";
-import { certificatesOf, createSyntheticChip, type ReportFields, type SyntheticChip } from "../helpers/synthetic-amd";
+import { certificatesOf, createSyntheticChip, type ReportFields, type SyntheticChip } from "../../lab/synthetic-amd";
 
 const fill = (n: number, b: number) => new Uint8Array(n).fill(b);
 const MEASUREMENT = fill(48, 0xbb);

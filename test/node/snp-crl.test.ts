@@ -8,7 +8,7 @@ import type { CrlSource, Product, RevocationOptions, SignerKind, VerifiedCrl, Ve
 import { clearVerifierCaches, verifySnpReport } from "../../src/tee/snp/verify";
 import { parseCertificate } from "../../src/tee/snp/x509";
 import { codeOf } from "../helpers/verdict";
-import { certificatesOf, createCrl, createSyntheticChip, createVekFor, SERIALS, type SyntheticChip } from "../helpers/synthetic-amd";
+import { certificatesOf, createCrl, createSyntheticChip, createVekFor, SERIALS, type SyntheticChip } from "../../lab/synthetic-amd";
 
 const DAY = 86_400_000;
 let chip: SyntheticChip;

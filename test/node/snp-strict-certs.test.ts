@@ -1,7 +1,7 @@
 // How strictly AMD certificates are read (issue 11): times, structure, extensions, CA constraints, names and
 // the VEK's AMD extensions, as go-sev-guest (and Go's x509 under it) would refuse them; every candidate
 // issuer tried; operator-listed ARKs bound to their product. Each malformed certificate is one edit of a
-// synthetic chip's (test/helpers/synthetic-amd.ts reissue), so only that edit can be the reason.
+// synthetic chip's (lab/synthetic-amd.ts reissue), so only that edit can be the reason.
 
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -26,7 +26,7 @@ import {
   type CertEdits,
   type CertExtension,
   type SyntheticChip,
-} from "../helpers/synthetic-amd";
+} from "../../lab/synthetic-amd";
 import { codeOf } from "../helpers/verdict";
 
 let milan: SyntheticChip;

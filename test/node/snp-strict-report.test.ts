@@ -9,7 +9,7 @@ import { trustAnchors } from "../../src/tee/snp/trust";
 import type { RuleResult, VerifyOptions } from "../../src/tee/snp/types";
 import { verifySnpReport } from "../../src/tee/snp/verify";
 import { codeOf } from "../helpers/verdict";
-import { certificatesOf, createSyntheticChip, createVekFor, mutateReport, type ReportFields, type SyntheticChip } from "../helpers/synthetic-amd";
+import { certificatesOf, createSyntheticChip, createVekFor, mutateReport, type ReportFields, type SyntheticChip } from "../../lab/synthetic-amd";
 
 let milan: SyntheticChip;
 let turin: SyntheticChip;

@@ -1,5 +1,5 @@
 // Verifier behaviour the real data cannot show: signer/MBZ/product rules, several candidate VEKs,
-// operator-listed roots, dates, caches. Built on the synthetic chips of test/helpers/synthetic-amd.ts,
+// operator-listed roots, dates, caches. Built on the synthetic chips of lab/synthetic-amd.ts,
 // which were written independently of the verifier.
 
 import { beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +10,7 @@ import { trustAnchors } from "../../src/tee/snp/trust";
 import type { TrustAnchors, VerifyOptions } from "../../src/tee/snp/types";
 import { clearVerifierCaches, verifySnpReport } from "../../src/tee/snp/verify";
 import { fingerprint } from "../../src/tee/snp/x509";
-import { certificatesOf, createSyntheticChip, createVekFor, mutateReport, REPORT_OFFSETS, type SyntheticChip } from "../helpers/synthetic-amd";
+import { certificatesOf, createSyntheticChip, createVekFor, mutateReport, REPORT_OFFSETS, type SyntheticChip } from "../../lab/synthetic-amd";
 
 
 /** Trust in exactly this chip's (lab) ARK, as EXTRA_TRUSTED_ARKS would give. */

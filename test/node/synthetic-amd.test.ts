@@ -18,7 +18,7 @@ import {
   SERIALS,
   SIGNED_LENGTH,
   type SyntheticChip,
-} from "../helpers/synthetic-amd";
+} from "../../lab/synthetic-amd";
 
 const AMD = "1.3.6.1.4.1.3704.1";
 const RSA_PSS = "1.2.840.113549.1.1.10";

@@ -19,8 +19,8 @@ import { trustAnchors } from "../../src/tee/snp/trust";
 import { verifySnpReport } from "../../src/tee/snp/verify";
 import { initDataDigest, MAX_INIT_DATA_BYTES, TeePubKeyJwk, trusteeReportData } from "../../src/trustee/runtime-data";
 import { FIXTURES } from "../helpers/fixtures";
-import { createSyntheticChip, type SyntheticChip } from "../helpers/synthetic-amd";
-import { openJwe, serdeCertChain, serdeFromReport, teeKeyPair, type TeeKeyKind } from "../helpers/trustee-guest";
+import { createSyntheticChip, type SyntheticChip } from "../../lab/synthetic-amd";
+import { openJwe, serdeCertChain, serdeFromReport, teeKeyPair, type TeeKeyKind } from "../../lab/trustee-guest";
 
 const file = (path: string) => new Uint8Array(readFileSync(resolve(FIXTURES, path)));
 const evidence = JSON.parse(readFileSync(resolve(FIXTURES, "snp/trustee-e2e-evidence.json"), "utf8")) as {

@@ -9,9 +9,9 @@ import { verifyAuditLog } from "../../src/audit/client";
 import { toBase64, toHex, utf8 } from "../../src/crypto/bytes";
 import { armFault, disarmFaults } from "../../src/faults";
 import { adminJwt } from "../helpers/admin-jwt";
-import { bindingOf, guestKey, type GuestKey } from "../helpers/guest";
+import { bindingOf, guestKey, type GuestKey } from "../../lab/guest";
 import { kdsResponder } from "../helpers/kds-mock";
-import { createVekFor, importChip, type SyntheticChip } from "../helpers/synthetic-amd";
+import { createVekFor, importChip, type SyntheticChip } from "../../lab/synthetic-amd";
 import { attestAs, registerWorkload, releasedSecret, type Registered } from "./flows";
 import { ADMIN, attest, auth, call, expectProblem, exportAudit, getKey, register, runSessionAlarm, sessionStub, type Session } from "./kbs";
 

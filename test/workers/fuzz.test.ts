@@ -5,9 +5,9 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { toBase64, toHex, utf8 } from "../../src/crypto/bytes";
-import { bindingOf, guestKey, type GuestKey } from "../helpers/guest";
+import { bindingOf, guestKey, type GuestKey } from "../../lab/guest";
 import { kdsResponder } from "../helpers/kds-mock";
-import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
+import { importChip, type SyntheticChip } from "../../lab/synthetic-amd";
 import { attest, auth, call, getKey, register, type Session } from "./kbs";
 
 const PASSPHRASE = "fuzz-target-passphrase-7f3a9c";
@@ -72,24 +72,16 @@ const sessionCookie = () => fc.oneof(
 const authorization = fc.oneof(fc.constant(undefined), fc.string({ maxLength: 60 }).map((t) => `Bearer ${t}`), fc.string({ maxLength: 60 }), fc.constant("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ."));
 const segment = fc.oneof(fc.constantFrom(WORKLOAD, "fuzz-other", "..", "%2e%2e", "%00", "a".repeat(200)), fc.string({ minLength: 1, maxLength: 40 }).map(encodeURIComponent));
 /**
- * The route groups, one test each, RUNS_PER_GROUP requests per group (it was 700 + 300: ~130-250 s).
+ * The route groups, one test each, RUNS_PER_GROUP requests per group.
  *
- * Why the file was superlinear: the time of a request grew with the number of requests made before it in this
- * file, whatever the route or the answer (measured: GET / took ~6 ms at first, ~300 ms after 800 calls; the
- * slowdown also carried over into the next test). None of our per-request state causes it: rate-limiter
- * buckets are bounded (254 random addresses), forged cookies store nothing, the workers project logs at warn,
- * and refusals write no D1 row. The cause is @cloudflare/vitest-pool-workers 0.15.1: createProxyPrototypeClass
- * wraps the wrapper class's shared prototype in one more Proxy on every construction, and a wrapper is
- * constructed for every exports.default.fetch and for every new Durable Object instance (one per forged session
- * cookie that reaches a session, one LoginThrottle per new client address on the admin routes). An instance
- * made after N others sees N nested `get` traps, so request N costs O(N) (cloudflare/workers-sdk#15092, fixed
- * upstream by #15106; #15446 for SELF.fetch). Calling app.fetch directly stays flat (~0.2 ms per request), and
- * every test file starts from a fresh isolate. With the pool patched to install its Proxy once, this file at the
- * old 700 + 300 runs took ~7 s and GET / stayed at ~2 ms for 600 calls: upgrading to a vitest-pool-workers with
- * that fix would allow many more runs here. The parsers behind these routes are fuzzed at high volume, without
- * HTTP, in test/node/parsers-fuzz.test.ts; here a few hundred requests check the HTTP-level invariants.
+ * Requests go to the Worker's handler directly (test/workers/kbs.ts `call`), not through exports.default.fetch:
+ * @cloudflare/vitest-pool-workers 0.15.1 wraps its wrapper class's shared prototype in one more Proxy on every
+ * construction (one per exports.default.fetch call, one per new Durable Object instance), so request N of a file
+ * cost O(N) that way (cloudflare/workers-sdk#15092, fixed upstream by #15106): 700 + 300 runs took 130-250 s.
+ * Forged cookies still create session object wrappers, so the runs stay moderate; the parsers behind these
+ * routes are fuzzed at high volume, without HTTP, in test/node/parsers-fuzz.test.ts.
  */
-const RUNS_PER_GROUP = 100;
+const RUNS_PER_GROUP = 150;
 const ROUTE_GROUPS: Record<string, [string, string][]> = {
   "the guest protocol": [
     ["POST", "/auth"],

@@ -10,7 +10,8 @@ import { AttestationSession, type BeginInit } from "../../src/session/session";
 import { decodeSevCertificate } from "../../src/tee/sev/certs";
 import { Algo, Usage, type Build } from "../../src/tee/sev/types";
 import { sevArkPem } from "../../src/tee/trust";
-import { importPdhPrivate, pspInjectSecret, pspLaunchStart, pspMeasure, type LaunchedGuest, type StartJson } from "../helpers/synthetic-sev";
+import { guestClient, sevAuthBody, type SevSession } from "../../lab/guest-client";
+import { importPdhPrivate, pspInjectSecret, pspLaunchStart, pspMeasure, type LaunchedGuest, type StartJson } from "../../lab/synthetic-sev";
 import { ADMIN, BASE, call, expectProblem, getKey, register, runSessionAlarm, sessionStub, type Session } from "./kbs";
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", accept: "application/json" };
@@ -20,45 +21,9 @@ let nextId = 0;
 
 const trusted = env.TEST_SEV_PLATFORMS.trusted;
 
-/** libkrun's VMM body: both JSON levels built with json!(), so keys come out sorted. */
-function sevAuthBody(workloadId: string, chain: unknown, build: Build = BUILD): string {
-  const request = { build: { build: build.build, version: build.version }, chain, workload_id: workloadId };
-  return JSON.stringify({ "extra-params": JSON.stringify(sortKeys(request)), tee: "sev", version: "0.0.0" });
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value) || value === null || typeof value !== "object") return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
-}
-
-interface SevSession extends Session {
-  start: StartJson;
-  extraParams: string;
-}
-
-async function sevAuth(workloadId: string, chain: unknown = trusted.chain, build?: Build): Promise<SevSession> {
-  const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(workloadId, chain, build) });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`auth failed: ${res.status} ${text}`);
-  // Outer keys sorted (serde_json::Value), inner string in struct order.
-  expect(text.startsWith('{"extra-params":"{\\"id\\":')).toBe(true);
-  const challenge = JSON.parse(text) as { nonce: string; "extra-params": string };
-  const sev = JSON.parse(challenge["extra-params"]) as { id: string; start: StartJson };
-  expect(sev.id).toBe(challenge.nonce);
-  const cookie = /^session_id=([0-9a-f]{32}); SameSite=Strict; Path=\/$/.exec(res.headers.get("set-cookie") ?? "")?.[1];
-  expect(cookie).toBe(challenge.nonce);
-  return { nonce: challenge.nonce, cookie: `session_id=${cookie}`, start: sev.start, extraParams: challenge["extra-params"] };
-}
-
-/** The VMM's /attest: tee-evidence is json!(Measurement).to_string(); the tee-pubkey is empty. */
-function sevAttest(session: Pick<Session, "cookie">, m: { measure: Uint8Array; mnonce: Uint8Array }): Promise<Response> {
-  const evidence = JSON.stringify({ measure: [...m.measure], mnonce: [...m.mnonce] });
-  return call("/attest", {
-    method: "POST",
-    headers: { ...JSON_HEADERS, cookie: session.cookie },
-    body: JSON.stringify({ "tee-evidence": evidence, "tee-pubkey": { alg: "", "k-exp": "", "k-mod": "" } }),
-  });
-}
+const client = guestClient(call);
+const sevAuth = (workloadId: string, chain: unknown = trusted.chain, build = BUILD) => client.sevAuth(workloadId, chain, build);
+const { sevAttest } = client;
 
 interface Workload {
   workloadId: string;
@@ -221,7 +186,7 @@ describe("SEV refusals", () => {
 
   it("refuses a chain under an ARK that is neither AMD's nor listed by the operator", async () => {
     const w = await registerSev();
-    const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(w.workloadId, env.TEST_SEV_PLATFORMS.unlisted.chain) });
+    const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(w.workloadId, env.TEST_SEV_PLATFORMS.unlisted.chain, BUILD) });
     expect((await expectProblem(res, 400, "sev-cert-untrusted-root")).detail).toMatch(/Naples|Milan/);
   });
 
@@ -229,7 +194,7 @@ describe("SEV refusals", () => {
     const w = await registerSev();
     const chain = structuredClone(trusted.chain);
     chain.sev.pdh[0x41c + 5] ^= 0x01;
-    const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(w.workloadId, chain) });
+    const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(w.workloadId, chain, BUILD) });
     await expectProblem(res, 400, "sev-cert-chain-invalid");
   });
 
@@ -237,7 +202,7 @@ describe("SEV refusals", () => {
     const w = await registerSev();
     const chain = structuredClone(trusted.chain);
     chain.sev.pek = chain.sev.pek.slice(0, 100);
-    await expectProblem(await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(w.workloadId, chain) }), 400, "sev-cert-malformed");
+    await expectProblem(await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(w.workloadId, chain, BUILD) }), 400, "sev-cert-malformed");
 
     const { session } = await launch();
     const bad = JSON.stringify({ "tee-evidence": JSON.stringify({ measure: [1, 2, 3], mnonce: [] }), "tee-pubkey": { alg: "", "k-exp": "", "k-mod": "" } });
@@ -293,10 +258,10 @@ describe("SEV with a misconfigured EXTRA_TRUSTED_ARKS", () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
       const w = await registerSev();
-      for (const body of [sevAuthBody(w.workloadId, trusted.chain), await genuineMilanRequest()]) {
+      for (const body of [sevAuthBody(w.workloadId, trusted.chain, BUILD), await genuineMilanRequest()]) {
         const detail = (await expectProblem(await authMisconfigured(extraArks(), body), 503, "kbs-misconfigured")).detail;
         expect(detail.startsWith(problem), detail).toBe(true);
-        expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)) as unknown)).toContainEqual({ event: "misconfigured", detail });
+        expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)) as unknown)).toContainEqual({ request_id: expect.stringMatching(/^[0-9a-f]{16}$/), event: "misconfigured", detail });
         errors.mockClear();
       }
     } finally {

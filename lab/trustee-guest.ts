@@ -1,12 +1,12 @@
-// A Trustee (Confidential Containers) SNP guest for tests: the evidence JSON guest-components sends, its
-// tee-pubkey pairs and the decryption of the JWE a resource comes in. serdeFromReport writes the report as
+// A Trustee (Confidential Containers) SNP guest for the tests and the demo: the evidence JSON guest-components
+// sends, its tee-pubkey pairs and the decryption of the JWE a resource comes in. serdeFromReport writes the report as
 // virtee/sev serialises AttestationReport (with the mitigation vectors of its newest releases), from virtee's
 // field list and synthetic-amd's offsets and deliberately without src/tee/snp/serde.ts, so a round trip
 // cross-checks two readings of the form. WebCrypto and jose only: runs in workerd and in Node.
 
 import { flattenedDecrypt } from "jose";
-import { buf, concat, fromBase64Loose, utf8 } from "../../src/crypto/bytes";
-import type { FlattenedJwe, TeeJwk } from "../../src/crypto/jwe";
+import { buf, concat, fromBase64Loose, utf8 } from "../src/crypto/bytes";
+import type { FlattenedJwe, TeeJwk } from "../src/crypto/jwe";
 import { pkcs1Decrypt, privateParts } from "./guest";
 import { REPORT_OFFSETS as O, REPORT_SIZE } from "./synthetic-amd";
 

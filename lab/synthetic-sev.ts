@@ -1,12 +1,12 @@
-// A synthetic legacy-SEV platform (ARK → ASK → CEK, OCA → PEK → PDH) whose PDH private key the test
+// A synthetic legacy-SEV platform (ARK → ASK → CEK, OCA → PEK → PDH) whose PDH private key the test (or demo)
 // holds, and a PSP emulator that does what the firmware does with the KBS's launch blob and secret.
 // Certificates are built with the production encoders, whose byte layout the real-data tests pin;
 // the PSP side computes its HMACs and AES itself so the flow is checked from the other end.
-import { buf, concat, fromBase64Loose, fromHex, reversed } from "../../src/crypto/bytes";
-import { decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../../src/tee/sev/certs";
-import { sevChainToJson } from "../../src/tee/sev/json";
-import { ecdhWith, kdf } from "../../src/tee/sev/launch";
-import { Algo, Usage, type AmdCaCertificate, type Build, type LaunchMeasurement, type SevCertificate, type SevChain, type SevPublicKey, type SevSignatureSlot } from "../../src/tee/sev/types";
+import { buf, concat, fromBase64Loose, fromHex, reversed } from "../src/crypto/bytes";
+import { decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../src/tee/sev/certs";
+import { sevChainToJson } from "../src/tee/sev/json";
+import { ecdhWith, kdf } from "../src/tee/sev/launch";
+import { Algo, Usage, type AmdCaCertificate, type Build, type LaunchMeasurement, type SevCertificate, type SevChain, type SevPublicKey, type SevSignatureSlot } from "../src/tee/sev/types";
 
 const EMPTY_SLOT = (): SevSignatureSlot => ({ usage: Usage.INVALID, algo: Algo.NONE, signature: new Uint8Array(512) });
 

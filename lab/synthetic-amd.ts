@@ -1,5 +1,5 @@
-// A synthetic AMD SEV-SNP "chip" for tests: an ARK → ASK/ASVK → VCEK/VLEK chain shaped like AMD's and
-// 1184-byte attestation reports signed by the VEK. Written from the format description
+// A synthetic AMD SEV-SNP "chip" for the tests and the demo: an ARK → ASK/ASVK → VCEK/VLEK chain shaped
+// like AMD's and 1184-byte attestation reports signed by the VEK. Written from the format description
 // (docs/snp-verification.md; § below names its sections), deliberately without importing the verifier,
 // so the tests cross-check two independent readings of the format.
 //
@@ -11,9 +11,9 @@
 // let one chip's ARK vouch for another's chain.
 
 import * as asn1js from "asn1js";
-import { buf, fromBase64, fromHex, isAllZero, reversed, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
-import { toPem } from "../../src/crypto/pem";
-import type { FirmwareVersion, Product, SignerKind, Tcb } from "../../src/tee/snp/types";
+import { buf, fromBase64, fromHex, isAllZero, reversed, toBase64, toHex, utf8 } from "../src/crypto/bytes";
+import { toPem } from "../src/crypto/pem";
+import type { FirmwareVersion, Product, SignerKind, Tcb } from "../src/tee/snp/types";
 
 // ---------------------------------------------------------------------------------------------
 // TCB_VERSION (§TCB_VERSION)

@@ -1,6 +1,6 @@
-// A reference-kbs SNP guest as libkrun's init plays it: RSA-2048 key, report_data binding, the exact
-// JSON shapes, and PKCS#1 v1.5 decryption of the released secret.
-import { concat, fromBase64Loose, fromHex, sha512, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
+// A reference-kbs SNP guest as libkrun's init plays it: RSA-2048 key, report_data binding, and PKCS#1 v1.5
+// decryption of the released secret (the JSON it sends is in guest-client.ts).
+import { concat, fromBase64Loose, fromHex, sha512, toBase64, toHex, utf8 } from "../src/crypto/bytes";
 
 export interface GuestKey {
   kMod: string;
