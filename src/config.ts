@@ -1,7 +1,9 @@
 // The Worker's settings, parsed from Env once per isolate (and again only when a value changes). Every
 // problem is a ConfigError naming its variable, which clients see as 503 kbs-misconfigured, never a 500.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { loadAdminAuth, type AdminAuth } from "./auth/admin";
+import { toHex } from "./crypto/bytes";
 import { parseMasterKeys, type MasterKeyring } from "./crypto/seal";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
@@ -13,12 +15,8 @@ export type CrlMode = "strict" | "best-effort";
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export interface Config {
-  challengeTtlMs: number;
-  sessionTtlMs: number;
-  crlMode: CrlMode;
-  kdsUrl: string;
-  logLevel: LogLevel;
+/** The keys and credentials, each loaded on first use; a problem surfaces (as a ConfigError) only when used. */
+export interface Keys {
   /** AMD's pinned roots plus EXTRA_TRUSTED_ARKS. */
   trust(): Promise<OperatorTrust>;
   /** KBS_MASTER_KEY, imported. */
@@ -27,6 +25,14 @@ export interface Config {
   adminAuth(): Promise<AdminAuth>;
   /** TOKEN_SIGNING_KEY, imported: signs the Trustee protocol's attestation tokens. */
   tokenKey(): Promise<TokenKey>;
+}
+
+export interface Config extends Keys {
+  challengeTtlMs: number;
+  sessionTtlMs: number;
+  crlMode: CrlMode;
+  kdsUrl: string;
+  logLevel: LogLevel;
 }
 
 function seconds(env: Env, name: "CHALLENGE_TTL_SECONDS" | "SESSION_TTL_SECONDS", fallback: number): number {
@@ -73,6 +79,15 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
   };
 }
 
+function loaders(env: Env): Keys {
+  return {
+    trust: once(() => operatorTrust(env.EXTRA_TRUSTED_ARKS ?? "")),
+    masterKeys: once(() => parseMasterKeys(env.KBS_MASTER_KEY)),
+    adminAuth: once(() => loadAdminAuth(env)),
+    tokenKey: once(() => loadTokenKey(env.TOKEN_SIGNING_KEY)),
+  };
+}
+
 function parse(env: Env): Config {
   return {
     challengeTtlMs: seconds(env, "CHALLENGE_TTL_SECONDS", 300),
@@ -80,10 +95,7 @@ function parse(env: Env): Config {
     crlMode: crlMode(env),
     kdsUrl: kdsUrl(env),
     logLevel: logLevel(env),
-    trust: once(() => operatorTrust(env.EXTRA_TRUSTED_ARKS ?? "")),
-    masterKeys: once(() => parseMasterKeys(env.KBS_MASTER_KEY)),
-    adminAuth: once(() => loadAdminAuth(env)),
-    tokenKey: once(() => loadTokenKey(env.TOKEN_SIGNING_KEY)),
+    ...keys(env),
   };
 }
 
@@ -103,16 +115,43 @@ const VARIABLES = [
   "TOKEN_SIGNING_KEY",
 ] as const satisfies readonly (keyof Env)[];
 
+const sourceOf = (env: Env) => JSON.stringify(VARIABLES.map((v) => env[v] ?? null));
 let cached: { source: string; config: Config } | undefined;
+let cachedKeys: { source: string; keys: Keys } | undefined;
 
 /** The settings for this Env; throws ConfigError when a plain variable is unusable. */
 export function config(env: Env): Config {
-  const source = JSON.stringify(VARIABLES.map((v) => env[v] ?? null));
+  const source = sourceOf(env);
   if (cached?.source !== source) cached = { source, config: parse(env) };
   return cached.config;
 }
 
-/** One JSON line per event at `level`; never evidence, keys, tokens or secrets. */
+/** The key loaders alone, usable while a plain variable is unusable (/readyz reports each problem apart). */
+export function keys(env: Env): Keys {
+  const source = sourceOf(env);
+  if (cachedKeys?.source !== source) cachedKeys = { source, keys: loaders(env) };
+  return cachedKeys.keys;
+}
+
+// The request a log line belongs to: the Worker sets it per request (src/app.ts) and the session object per
+// call (the Worker passes it along), so a guest's lines from both sides carry the same id.
+const requestScope = new AsyncLocalStorage<string>();
+
+/** A request id that is not Cloudflare's Ray ID: 16 random hex digits, the length of one. */
+export function newRequestId(): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(8)));
+}
+
+/** Runs `run` with log lines carrying `requestId`. */
+export function withRequestId<T>(requestId: string, run: () => T): T {
+  return requestScope.run(requestId, run);
+}
+
+export function currentRequestId(): string | undefined {
+  return requestScope.getStore();
+}
+
+/** One JSON line per event at `level`, with its request id; never evidence, keys, tokens or secrets. */
 export function log(env: Env, level: LogLevel, fields: Record<string, unknown>): void {
   let threshold: LogLevel;
   try {
@@ -121,5 +160,6 @@ export function log(env: Env, level: LogLevel, fields: Record<string, unknown>):
     threshold = "info";
   }
   if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(threshold)) return;
-  (level === "error" ? console.error : level === "warn" ? console.warn : console.log)(JSON.stringify(fields));
+  const line = JSON.stringify({ request_id: requestScope.getStore() ?? null, ...fields });
+  (level === "error" ? console.error : level === "warn" ? console.warn : console.log)(line);
 }

@@ -4,6 +4,7 @@
 // the rest (listing, rewrap, audit reads) to "admin": admins of different workloads never contend.
 // Only admin requests write here, never a guest's.
 
+import { log } from "../config";
 import type { Env } from "../env";
 import { faultArmed } from "../faults";
 import { insertAuditEntry, lastAuditEntry } from "../store/audit";
@@ -57,6 +58,8 @@ export async function commitAudited<T>(env: Env, workload: string | null, prepar
     // The action and its record are committed; a witness that lags (its call failed, which witness() logs,
     // or a test dropped it as a kill right here would) only narrows what it can prove.
     if (!faultArmed("admin.after-commit")) await witness(env, shard, { seq: entry.seq, hash: entry.hash });
+    // Who did what to which workload and key, as a guest event's line says it; never the details' values.
+    log(env, "info", { event: audit.event, actor: audit.actor, workload, key_id: audit.keyId, version: audit.version, ok: true });
     return result;
   }
   throw new VersionConflict("concurrent admin writes kept taking the next version; retry");

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { log } from "../config";
 import type { Env } from "../env";
 import type { AuditHead } from "./chain";
 
@@ -42,6 +43,6 @@ export async function witness(env: Env, shard: string, head: AuditHead): Promise
   try {
     await auditWitness(env).note(shard, head);
   } catch (e) {
-    console.error(JSON.stringify({ event: "audit.witness-failed", shard, name: (e as Error)?.name }));
+    log(env, "error", { event: "audit.witness-failed", shard, name: (e as Error)?.name });
   }
 }

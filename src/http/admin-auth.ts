@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, type AdminIdentity } from "../auth/admin";
 import { loginThrottle } from "../auth/throttle";
-import { config } from "../config";
+import { config, log } from "../config";
 import type { Env } from "../env";
 import { Refused } from "../errors";
 import { clientIp } from "./limits";
@@ -22,6 +22,8 @@ export const requireAdmin = createMiddleware<AdminEnv>(async (c, next) => {
     c.set("admin", await authenticateAdmin(await config(c.env).adminAuth(), c.req.header("authorization")));
   } catch (e) {
     if (e instanceof AdminAuthError) {
+      // The reason never echoes the credential (src/auth/admin.ts).
+      log(c.env, "info", { event: "admin.unauthorized", ok: false, reason: e.message });
       await throttle.failed();
       c.header("www-authenticate", 'Bearer realm="edgekbs-admin"');
     }

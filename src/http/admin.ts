@@ -17,6 +17,7 @@ import { destroyStatements, getWorkloadRecord, listWorkloads, softDeleteStatemen
 import { config } from "../config";
 import { requireAdmin, requireUnrestricted, requireWorkload, type AdminEnv } from "./admin-auth";
 import { jsonBody, KeyId, LaunchMeasurement, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
+import { amdAdmin } from "./admin-amd";
 import { checkTeeConfig } from "./tee-config";
 import { fail } from "./problem";
 
@@ -26,29 +27,68 @@ import { fail } from "./problem";
  */
 export const admin = new Hono<AdminEnv>({ strict: false });
 admin.use(requireAdmin);
+admin.route("/amd", amdAdmin);
 
-const Page = z.object({
+export const Page = z.object({
   after: z._default(z.string().check(z.maxLength(128)), ""),
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(500)), 100),
 });
-const AuditPage = z.object({
+export const AuditPage = z.object({
   after_shard: z._default(z.string().check(z.maxLength(200)), ""),
   after_seq: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 0),
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 500),
 });
-const HeadsPage = z.object({
+export const HeadsPage = z.object({
   after: z._default(z.string().check(z.maxLength(200)), ""),
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 1000),
 });
-const WorkloadChange = z
+export const WorkloadChange = z
   .strictObject({
     launch_measurement: z.optional(LaunchMeasurement),
     tee_config: z.optional(z.string().check(z.maxLength(16_384))),
   })
   .check(z.refine((b) => b.launch_measurement !== undefined || b.tee_config !== undefined, "give launch_measurement and/or tee_config"));
-const SecretBody = z.strictObject({ value: SecretValue });
+export const SecretBody = z.strictObject({ value: SecretValue });
+/** DELETE …/secrets/<key_id>?version=N: one version only. */
+export const SecretVersion = z.coerce.number().check(z.int(), z.minimum(1));
 
-const workloadJson = (w: WorkloadRecord) => ({
+// The answers' shapes (the OpenAPI document shows them; the handlers are typed against them).
+export const WorkloadAnswer = z.object({
+  workload_id: z.string(),
+  launch_measurement: z.string(),
+  tee: z.enum(["snp", "sev"]),
+  tee_config: z.string(),
+  generation: z.number(),
+  created_at: z.number(),
+  updated_at: z.number(),
+  deleted_at: z.nullable(z.number()),
+});
+export const WorkloadList = z.object({ workloads: z.array(WorkloadAnswer), next: z.nullable(z.string()) });
+export const WorkloadDetail = z.extend(WorkloadAnswer, {
+  secrets: z.array(z.object({ key_id: z.string(), version: z.number(), master_key: z.string(), created_at: z.number(), created_by: z.string(), deleted_at: z.nullable(z.number()) })),
+});
+export const SecretStored = z.object({ workload_id: z.string(), key_id: z.string(), version: z.number() });
+export const Rewrapped = z.object({ rewrapped: z.number(), total: z.number() });
+export const AuditHeads = z.object({ heads: z.array(z.object({ shard: z.string(), seq: z.number(), hash: z.string() })), next: z.nullable(z.string()) });
+const AuditRow = z.object({
+  shard: z.string(),
+  seq: z.number(),
+  at: z.number(),
+  actor: z.string(),
+  event: z.string(),
+  workload: z.nullable(z.string()),
+  keyId: z.nullable(z.string()),
+  version: z.nullable(z.number()),
+  session: z.nullable(z.string()),
+  ok: z.boolean(),
+  reason: z.nullable(z.string()),
+  details: z.record(z.string(), z.unknown()),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+export const AuditRows = z.object({ entries: z.array(AuditRow), next: z.nullable(z.object({ after_shard: z.string(), after_seq: z.number() })) });
+
+const workloadJson = (w: WorkloadRecord): z.output<typeof WorkloadAnswer> => ({
   workload_id: w.workloadId,
   launch_measurement: w.launchMeasurement,
   tee: w.tee,
@@ -110,7 +150,7 @@ admin.get("/workloads", async (c) => {
   const who = c.get("admin");
   const rows = await listWorkloads(c.env.DB, { ...page, covers: who.scope && ((id) => canAccessWorkload(who, id)) });
   await recordRead(c, null, { what: "workloads", count: rows.length });
-  return c.json({ workloads: rows.map(workloadJson), next: rows.length === page.limit ? rows.at(-1)!.workloadId : null });
+  return c.json({ workloads: rows.map(workloadJson), next: rows.length === page.limit ? rows.at(-1)!.workloadId : null } satisfies z.output<typeof WorkloadList>);
 });
 
 admin.get("/workloads/:id", async (c) => {
@@ -122,7 +162,7 @@ admin.get("/workloads/:id", async (c) => {
   return c.json({
     ...workloadJson(w),
     secrets: secrets.map((s) => ({ key_id: s.keyId, version: s.version, master_key: s.kid, created_at: s.createdAt, created_by: s.createdBy, deleted_at: s.deletedAt })),
-  });
+  } satisfies z.output<typeof WorkloadDetail>);
 });
 
 admin.patch("/workloads/:id", async (c) => {
@@ -172,13 +212,13 @@ admin.put("/workloads/:id/secrets/:key_id{.+}", async (c) => {
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
   const { value } = await jsonBody(c, SecretBody);
   const version = await addSecretVersion(c, id, keyId, new TextEncoder().encode(value));
-  return c.json({ workload_id: id, key_id: keyId, version }, 201);
+  return c.json({ workload_id: id, key_id: keyId, version } satisfies z.output<typeof SecretStored>, 201);
 });
 
 admin.delete("/workloads/:id/secrets/:key_id{.+}", async (c) => {
   const id = workloadParam(c);
   const keyId = validate(KeyId, c.req.param("key_id"), "key id");
-  const version = c.req.query("version") === undefined ? undefined : validate(z.coerce.number().check(z.int(), z.minimum(1)), c.req.query("version"), "version");
+  const version = c.req.query("version") === undefined ? undefined : validate(SecretVersion, c.req.query("version"), "version");
   await softDeleteSecret(c, id, keyId, version);
   return c.body(null, 204);
 });
@@ -202,7 +242,7 @@ admin.post("/rewrap", async (c) => {
     const { statements, rewrapped, total } = await rewrapStatements(c.env.DB, ring);
     return { statements, audit: { actor: who.subject, event: "keys.rewrap", details: { rewrapped, total } }, result: { rewrapped, total } };
   });
-  return c.json(result);
+  return c.json(result satisfies z.output<typeof Rewrapped>);
 });
 
 /** Every shard's head as the witness holds it (outside D1), in shard order; `kbs audit verify` reads these first. */
@@ -210,7 +250,7 @@ admin.get("/audit/heads", async (c) => {
   requireUnrestricted(c);
   const page = validate(HeadsPage, c.req.query(), "query");
   const heads = await auditWitness(c.env).list(page.after, page.limit);
-  return c.json({ heads, next: heads.length === page.limit ? heads.at(-1)!.shard : null });
+  return c.json({ heads, next: heads.length === page.limit ? heads.at(-1)!.shard : null } satisfies z.output<typeof AuditHeads>);
 });
 
 /** The exported rows of every shard, in (shard, seq) order. */
@@ -221,5 +261,5 @@ admin.get("/audit", async (c) => {
   if (page.after_shard === "" && page.after_seq === 0) await recordRead(c, null, { what: "audit" });
   const entries = await auditPage(c.env.DB, { shard: page.after_shard, seq: page.after_seq }, page.limit);
   const last = entries.at(-1);
-  return c.json({ entries, next: entries.length === page.limit && last ? { after_shard: last.shard, after_seq: last.seq } : null });
+  return c.json({ entries, next: entries.length === page.limit && last ? { after_shard: last.shard, after_seq: last.seq } : null } satisfies z.output<typeof AuditRows>);
 });

@@ -102,9 +102,9 @@ function zodDetail(error: z.core.$ZodError): string {
     .join("; ");
 }
 
-export function validate<T extends z.ZodMiniType>(schema: T, value: unknown, what: string): z.output<T> {
+export function validate<T extends z.ZodMiniType>(schema: T, value: unknown, what: string, code = "body-invalid"): z.output<T> {
   const result = schema.safeParse(value);
-  if (!result.success) fail(400, "body-invalid", `${what}: ${zodDetail(result.error)}`);
+  if (!result.success) fail(400, code, `${what}: ${zodDetail(result.error)}`);
   return result.data;
 }
 

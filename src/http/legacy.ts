@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import * as z from "zod/mini";
 import { commitAudited } from "../audit/admin-log";
-import { config } from "../config";
+import { config, currentRequestId } from "../config";
 import { NO_SESSION } from "../session/outcome";
 import type { BeginInit, SnpEvidence } from "../session/session";
 import { registrationStatements } from "../store/workloads";
@@ -20,7 +20,7 @@ export const legacy = new Hono<AdminEnv>({ strict: false });
 
 const SUPPORTED_TEES = ["snp", "sev"] as const;
 
-const RegisterBody = z.object({
+export const RegisterBody = z.object({
   workload_id: WorkloadId,
   launch_measurement: LaunchMeasurement,
   tee_config: z.string().check(z.maxLength(16_384)),
@@ -29,11 +29,13 @@ const RegisterBody = z.object({
 
 /** kbs-types 0.2 sends extra-params as a JSON string; later versions as an object: both are accepted. */
 const ExtraParams = z.union([z.string(), z.record(z.string(), z.unknown())]);
-const AuthBody = z.object({ version: z.string().check(z.maxLength(64)), tee: z.string().check(z.maxLength(64)), "extra-params": ExtraParams });
+export const AuthBody = z.object({ version: z.string().check(z.maxLength(64)), tee: z.string().check(z.maxLength(64)), "extra-params": ExtraParams });
 export type AuthRequest = z.output<typeof AuthBody>;
+/** Both protocols' challenge: reference-kbs's nonce is the session id; Trustee's is base64 and its extra-params "". */
+export const AuthAnswer = z.object({ "extra-params": z.string(), nonce: z.string() });
 const SnpRequest = z.object({ workload_id: WorkloadId });
 
-const AttestBody = z.object({
+export const AttestBody = z.object({
   "tee-pubkey": z.object({ alg: z.string().check(z.maxLength(64)), "k-mod": z.string().check(z.maxLength(2048)), "k-exp": z.string().check(z.maxLength(64)) }),
   "tee-evidence": z.string().check(z.maxLength(65_536)),
 });
@@ -96,7 +98,8 @@ legacy.post("/register_workload", requireAdmin, async (c) => {
 
 legacy.post("/auth", async (c) => {
   await throttle(c.env.AUTH_PER_IP, clientIp(c), "sessions from this address");
-  const body = await jsonBody(c, AuthBody);
+  // A body neither protocol would send (another KBS protocol, a typo) is told which protocols are spoken here.
+  const body = validate(AuthBody, await jsonBody(c, z.unknown()), "not a reference-kbs (kbs-types 0.2) or Trustee KBS 0.4.0 /auth", "protocol-unsupported");
   const raw = body["extra-params"];
   // The Trustee protocol's extra-params is an object naming no workload; ours is a string, or an object with one.
   if (typeof raw !== "string" && !("workload_id" in raw)) return trusteeAuth(c, body);
@@ -107,10 +110,10 @@ legacy.post("/auth", async (c) => {
   const extra: unknown = typeof raw === "string" ? parse(z.unknown(), raw, "extra-params") : raw;
   const id = newSessionId();
   const init: BeginInit = tee === "snp" ? { tee, sessionId: id, workloadId: validate(SnpRequest, extra, "extra-params").workload_id } : sevBegin(extra, id);
-  const { extraParams } = await answerOf(c, await session(c, id).begin(init));
+  const { extraParams } = await answerOf(c, await session(c, id).begin(init, currentRequestId()));
   c.header("set-cookie", `session_id=${id}; SameSite=Strict; Path=/`);
   // SEV: extra-params is the SevChallenge as a JSON string, exactly as sev 1.1.0 serialises it.
-  return c.json({ "extra-params": extraParams, nonce: id });
+  return c.json({ "extra-params": extraParams, nonce: id } satisfies z.output<typeof AuthAnswer>);
 });
 
 legacy.post("/attest", async (c) => {
@@ -119,12 +122,12 @@ legacy.post("/attest", async (c) => {
   const evidence = parse(z.record(z.string(), z.unknown()), body["tee-evidence"], "tee-evidence");
   if ("measure" in evidence) {
     // SEV: the VMM forwards LAUNCH_MEASURE; its tee-pubkey is empty and unused.
-    await answerOf(c, await session(c, id).attestSev(parseLaunchMeasurement(evidence)));
+    await answerOf(c, await session(c, id).attestSev(parseLaunchMeasurement(evidence), currentRequestId()));
   } else {
     const pk = body["tee-pubkey"];
     const ev = validate(SnpEvidenceJson, evidence, "tee-evidence");
     const snp: SnpEvidence = { report: ev.report, certChain: ev.cert_chain, gen: ev.gen! };
-    await answerOf(c, await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp));
+    await answerOf(c, await session(c, id).attestSnp({ alg: pk.alg, kMod: pk["k-mod"], kExp: pk["k-exp"] }, snp, currentRequestId()));
   }
   // libkrun's SNP client treats any response body as failure: success is exactly empty.
   return c.body(null, 200);
@@ -139,7 +142,7 @@ legacy.get("/key/:key_id", async (c) => {
   // Refused before any lookup: key ids are workload-id shaped, at most 128 characters.
   const keyId = validate(WorkloadId, c.req.param("key_id"), "key id");
   const id = await sessionId(c);
-  const { body } = await answerOf(c, await session(c, id).releaseSecret(keyId));
+  const { body } = await answerOf(c, await session(c, id).releaseSecret(keyId, currentRequestId()));
   // Exactly `"<hex>"` with a Content-Length: the C client strips the quotes and reads one chunk.
   return c.body(body, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });

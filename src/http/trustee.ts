@@ -8,13 +8,13 @@
 
 import { Hono, type Context } from "hono";
 import * as z from "zod/mini";
-import { config } from "../config";
+import { config, currentRequestId } from "../config";
 import { NO_TRUSTEE_SESSION } from "../session/outcome";
 import { tokenSession } from "../trustee/token";
 import { TeePubKeyJwk } from "../trustee/runtime-data";
 import type { Env } from "../env";
 import { jsonBody, KeyId, validate } from "./body";
-import type { AuthRequest } from "./legacy";
+import type { AuthAnswer, AuthRequest } from "./legacy";
 import { fail } from "./problem";
 import { answerOf, cookieSessionId, newSessionId } from "./sessions";
 import { markTrustee } from "./trustee-errors";
@@ -26,7 +26,7 @@ export const trustee = new Hono<TrusteeEnv>({ strict: false });
 const TRUSTEE_PROTOCOL_VERSION = "0.4.0";
 const COOKIE = "kbs-session-id";
 
-const AttestBody = z.object({
+export const AttestBody = z.object({
   "init-data": z.optional(z.nullable(z.object({ format: z.string().check(z.maxLength(64)), body: z.string().check(z.maxLength(65_536)) }))),
   "runtime-data": z.object({ nonce: z.string().check(z.maxLength(128)), "tee-pubkey": TeePubKeyJwk }),
   "tee-evidence": z.object({
@@ -35,6 +35,9 @@ const AttestBody = z.object({
     additional_evidence: z.string().check(z.maxLength(65_536)),
   }),
 });
+
+export const TokenAnswer = z.object({ token: z.string() });
+export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
 const sessionByCookie = <E extends TrusteeEnv>(c: Context<E>, id: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(`trustee:${id}`));
 
@@ -48,10 +51,10 @@ export async function trusteeAuth<E extends TrusteeEnv>(c: Context<E>, body: Aut
   if (body.version !== TRUSTEE_PROTOCOL_VERSION) fail(401, "protocol-version-unsupported", `KBS Client Protocol Version Mismatch: expect =${TRUSTEE_PROTOCOL_VERSION} while the request is ${body.version}`);
   if (body.tee !== "snp") fail(400, "tee-unsupported", `tee ${JSON.stringify(body.tee)} is not supported; supported: snp`);
   const id = newSessionId();
-  const { nonce, deadline } = await answerOf(c, await sessionByCookie(c, id).beginTrustee(id));
+  const { nonce, deadline } = await answerOf(c, await sessionByCookie(c, id).beginTrustee(id, currentRequestId()));
   setCookie(c, id, deadline);
   // SHA-384 for the runtime data, which is what a client that is told no algorithm uses.
-  return c.json({ nonce, "extra-params": "" });
+  return c.json({ nonce, "extra-params": "" } satisfies z.output<typeof AuthAnswer>);
 }
 
 trustee.post("/attest", async (c, next) => {
@@ -69,10 +72,10 @@ trustee.post("/attest", async (c, next) => {
       runtimeData: body["runtime-data"],
       primaryEvidence: evidence.primary_evidence,
       additionalEvidence: evidence.additional_evidence,
-    }),
+    }, currentRequestId()),
   );
   setCookie(c, id!, deadline);
-  return c.json({ token });
+  return c.json({ token } satisfies z.output<typeof TokenAnswer>);
 });
 
 /**
@@ -102,8 +105,8 @@ trustee.get("/resource/:repository/:type/:tag", async (c) => {
   // Refused before any lookup: a "/" decoded from %2F would make more than three segments.
   const path = validate(KeyId, `${repository}/${type}/${tag}`, "resource path");
   const { stub, token } = await resourceSession(c);
-  const { body } = await answerOf(c, await stub.releaseResource(path, token));
+  const { body } = await answerOf(c, await stub.releaseResource(path, token, currentRequestId()));
   return c.body(body, 200, { "content-type": "application/json" });
 });
 
-trustee.get("/.well-known/jwks.json", async (c) => c.json({ keys: [(await config(c.env).tokenKey()).publicJwk] }));
+trustee.get("/.well-known/jwks.json", async (c) => c.json({ keys: [(await config(c.env).tokenKey()).publicJwk] } satisfies z.output<typeof Jwks>));

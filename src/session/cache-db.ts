@@ -1,3 +1,5 @@
+import { log } from "../config";
+import type { Env } from "../env";
 import type { D1Reader } from "../store/secrets";
 
 /**
@@ -11,10 +13,10 @@ export interface CacheDb {
   defer(write: Promise<void>, what: string): void;
 }
 
-export function cacheDb(read: D1Reader, write: D1Database, waitUntil: (p: Promise<unknown>) => void): CacheDb {
+export function cacheDb(env: Env, read: D1Reader, waitUntil: (p: Promise<unknown>) => void): CacheDb {
   return {
     read,
-    write,
-    defer: (p, what) => waitUntil(p.catch((e: unknown) => console.error(JSON.stringify({ event: "cache.write-failed", what, name: (e as Error)?.name })))),
+    write: env.DB,
+    defer: (p, what) => waitUntil(p.catch((e: unknown) => log(env, "error", { event: "cache.write-failed", what, name: (e as Error)?.name }))),
   };
 }

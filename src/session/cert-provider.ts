@@ -1,18 +1,16 @@
 import { sha256, toHex } from "../crypto/bytes";
 import { fetchCertChain, fetchVcek } from "../kds/kds";
-import { getCachedCert, putCachedCerts } from "../store/amd-certs";
+import { arkKey, getCachedCert, getCachedChains, intermediateKey, putCachedCerts, vcekKey } from "../store/amd-certs";
 import { PINNED_ARKS } from "../tee/snp/trust";
-import type { CertificateProvider, Product, SignerKind, Tcb, VerifiedChain } from "../tee/snp/types";
+import type { CertificateProvider, VerifiedChain } from "../tee/snp/types";
 import type { CacheDb } from "./cache-db";
-
-const vcekKey = (product: Product, hwid: Uint8Array, tcb: Tcb) => `vcek/${product}/${toHex(hwid)}/${tcb.raw}`;
-const intermediateKey = (product: Product, signer: SignerKind) => `${signer === "VLEK" ? "asvk" : "ask"}/${product}`;
-const arkKey = (product: Product) => `ark/${product}`;
 
 /**
  * Certificates the evidence did not carry: first the D1 cache (read from the nearest replica; only ever
  * filled with certificates that chained to a trusted ARK), then AMD KDS. The verifier re-checks every
- * certificate either way. Filling the cache is best-effort and happens after the answer.
+ * certificate either way. Filling the cache is best-effort and happens after the answer. Chains of
+ * operator-listed roots that an admin imported are offered beside AMD's (the verifier picks the issuer whose
+ * signature holds), and alone when KDS cannot be reached.
  */
 export function workerCertificateProvider(db: CacheDb, kdsUrl: string, now: Date): CertificateProvider {
   // Rows this request read from the cache need no write back: a warm attestation writes nothing.
@@ -24,11 +22,20 @@ export function workerCertificateProvider(db: CacheDb, kdsUrl: string, now: Date
   };
   return {
     async vcek(product, hwid, tcb) {
-      return (await cached(vcekKey(product, hwid, tcb))) ?? (await fetchVcek(kdsUrl, product, hwid, tcb));
+      return (await cached(vcekKey(product, hwid, tcb.raw))) ?? (await fetchVcek(kdsUrl, product, hwid, tcb));
     },
     async chain(product, signer) {
-      const [intermediate, ark] = await Promise.all([cached(intermediateKey(product, signer)), cached(arkKey(product))]);
-      return intermediate && ark ? [intermediate, ark] : await fetchCertChain(kdsUrl, product, signer);
+      const { amd, listed } = await getCachedChains(db.read, product, signer, now);
+      if (amd) {
+        fromCache.add(intermediateKey(product, signer)).add(arkKey(product));
+        return [...amd, ...listed];
+      }
+      try {
+        return [...(await fetchCertChain(kdsUrl, product, signer)), ...listed];
+      } catch (e) {
+        if (listed.length === 0) throw e;
+        return listed;
+      }
     },
     async verified(chain: VerifiedChain) {
       // Rows expire with the VEK: conservative for the long-lived ASK/ARK, which a later chain refreshes.
@@ -41,7 +48,7 @@ export function workerCertificateProvider(db: CacheDb, kdsUrl: string, now: Date
         rows.push({ key: arkKey(chain.product), der: chain.ark, notAfter });
       }
       // A VLEK comes from its guest only; KDS keys are per chip, so only VCEKs are worth caching.
-      if (chain.signer === "VCEK" && chain.hwid) rows.push({ key: vcekKey(chain.product, chain.hwid, chain.reportedTcb), der: chain.vek, notAfter });
+      if (chain.signer === "VCEK" && chain.hwid) rows.push({ key: vcekKey(chain.product, chain.hwid, chain.reportedTcb.raw), der: chain.vek, notAfter });
       const missing = rows.filter((r) => !fromCache.has(r.key));
       if (missing.length) db.defer(putCachedCerts(db.write, missing, now), "certificate");
     },

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { AuditHead } from "../audit/chain";
 import { appendToOutbox, exportOutbox, hasUnexported, OUTBOX_SCHEMA, sessionRef } from "../audit/outbox";
 import { witness } from "../audit/witness";
-import { config, log, type Config } from "../config";
+import { config, log, newRequestId, withRequestId, type Config } from "../config";
 import { toBase64, toHex } from "../crypto/bytes";
 import { encryptJwe, type TeeJwk } from "../crypto/jwe";
 import type { Env } from "../env";
@@ -109,6 +109,9 @@ interface Judged<T> {
   keyId?: string;
   version?: number;
 }
+
+/** Runs an RPC call with the Worker's request id on its log lines; a call without one (the alarm, a test) gets its own. */
+const traced = <T>(requestId: string | undefined, run: () => Promise<T>): Promise<T> => withRequestId(requestId ?? newRequestId(), run);
 
 /** After a failed audit export, the next try (the alarm's own retries back off too fast for an outage). */
 const EXPORT_RETRY_MS = 30_000;
@@ -245,9 +248,11 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** POST /auth: check the workload can attest with this TEE, then issue the challenge (SEV: the launch blob). */
-  async begin(init: BeginInit): Promise<Outcome<{ extraParams: string }>> {
-    if (this.current()) return refuse(409, "session-exists", "session id collision; retry /auth");
-    return this.commit("auth", await this.open(init));
+  begin(init: BeginInit, requestId?: string): Promise<Outcome<{ extraParams: string }>> {
+    return traced(requestId, async () => {
+      if (this.current()) return refuse(409, "session-exists", "session id collision; retry /auth");
+      return this.commit("auth", await this.open(init));
+    });
   }
 
   private async open(init: BeginInit): Promise<Judged<{ extraParams: string }>> {
@@ -298,8 +303,8 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** POST /attest with SNP evidence: verify, appraise, and on success open the session for secrets. */
-  attestSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
-    return this.oneAtATime(() => this.judgeSnp(pubkey, evidence));
+  attestSnp(pubkey: TeePubKey, evidence: SnpEvidence, requestId?: string): Promise<Outcome> {
+    return traced(requestId, () => this.oneAtATime(() => this.judgeSnp(pubkey, evidence)));
   }
 
   private async judgeSnp(pubkey: TeePubKey, evidence: SnpEvidence): Promise<Outcome> {
@@ -320,7 +325,7 @@ export class AttestationSession extends DurableObject<Env> {
       const settings = this.settings();
       const workload = await getWorkload(db, row.workload_id);
       if (!workload) return this.commit("attest", judged(refuse(400, "workload-unknown", `workload "${row.workload_id}" is no longer registered`), burn));
-      const caches = cacheDb(db, this.env.DB, (p) => this.ctx.waitUntil(p));
+      const caches = cacheDb(this.env, db, (p) => this.ctx.waitUntil(p));
       const attested = await judgeSnpEvidence(settings, caches, row.session_id, workload, pubkey, evidence, now);
       const deadline = now.getTime() + settings.sessionTtlMs;
       const bookmark = db.getBookmark();
@@ -365,8 +370,8 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** POST /attest with SEV evidence: the LAUNCH_MEASURE HMAC must cover the registered digest. */
-  attestSev(measurement: LaunchMeasurement): Promise<Outcome> {
-    return this.oneAtATime(() => this.judgeSev(measurement));
+  attestSev(measurement: LaunchMeasurement, requestId?: string): Promise<Outcome> {
+    return traced(requestId, () => this.oneAtATime(() => this.judgeSev(measurement)));
   }
 
   private async judgeSev(measurement: LaunchMeasurement): Promise<Outcome> {
@@ -403,14 +408,20 @@ export class AttestationSession extends DurableObject<Env> {
    * GET /key/:key_id: a secret of this session's own workload (newest live version), sealed to the
    * attested guest, while the workload is still at the generation the session attested under.
    */
-  async releaseSecret(keyId: string): Promise<Outcome<{ body: string }>> {
-    const row = this.current();
-    if (!row || row.state !== "attested" || !hasWorkload(row)) return this.noSession("secret.release");
-    return this.release(row, keyId, "key", {}, (value) => (row.tee === "sev" ? sevSecretBody(this.sql(), value) : snpSecretBody(row.k_mod!, row.k_exp!, value)));
+  releaseSecret(keyId: string, requestId?: string): Promise<Outcome<{ body: string }>> {
+    return traced(requestId, async () => {
+      const row = this.current();
+      if (!row || row.state !== "attested" || !hasWorkload(row)) return this.noSession("secret.release");
+      return this.release(row, keyId, "key", {}, (value) => (row.tee === "sev" ? sevSecretBody(this.sql(), value) : snpSecretBody(row.k_mod!, row.k_exp!, value)));
+    });
   }
 
   /** Trustee POST /auth: a challenge with a fresh nonce. The workload is not known before /attest. */
-  async beginTrustee(sessionId: string): Promise<Outcome<{ nonce: string; deadline: number }>> {
+  beginTrustee(sessionId: string, requestId?: string): Promise<Outcome<{ nonce: string; deadline: number }>> {
+    return traced(requestId, async () => this.openTrustee(sessionId));
+  }
+
+  private openTrustee(sessionId: string): Outcome<{ nonce: string; deadline: number }> {
     if (this.current()) return refuse(409, "session-exists", "session id collision; retry /auth");
     const judged = (outcome: Outcome<{ nonce: string; deadline: number }>, writes?: (sql: SqlStorage) => void): Judged<{ nonce: string; deadline: number }> => ({
       outcome,
@@ -441,8 +452,8 @@ export class AttestationSession extends DurableObject<Env> {
    * and issue the attestation token. As in Trustee, a repeated /attest of an attested session gets its token
    * again (no state changes, so no audit row).
    */
-  attestTrustee(a: TrusteeAttestation): Promise<Outcome<{ token: string; deadline: number }>> {
-    return this.oneAtATime(() => this.judgeTrustee(a));
+  attestTrustee(a: TrusteeAttestation, requestId?: string): Promise<Outcome<{ token: string; deadline: number }>> {
+    return traced(requestId, () => this.oneAtATime(() => this.judgeTrustee(a)));
   }
 
   private async judgeTrustee(a: TrusteeAttestation): Promise<Outcome<{ token: string; deadline: number }>> {
@@ -465,7 +476,7 @@ export class AttestationSession extends DurableObject<Env> {
     let candidates: LiveWorkload[] = [];
     try {
       const settings = this.settings();
-      const caches = cacheDb(db, this.env.DB, (p) => this.ctx.waitUntil(p));
+      const caches = cacheDb(this.env, db, (p) => this.ctx.waitUntil(p));
       const evidence = await verifyTrusteeEvidence(settings, caches, a, now);
       candidates = await snpWorkloadsForMeasurement(db, toHex(evidence.verified.report.measurement), policyMeasurements);
       const workload = chooseWorkload(candidates, evidence, MAX_MEASUREMENT_CANDIDATES);
@@ -509,12 +520,14 @@ export class AttestationSession extends DurableObject<Env> {
    * key id `repository/type/tag`) as a JWE to the attested tee-pubkey. With a Bearer `token` (already
    * verified by the router) only the session that issued it answers.
    */
-  async releaseResource(path: string, token: string | null): Promise<Outcome<{ body: string }>> {
-    const row = this.current();
-    const trustee = row && this.trusteeRow();
-    if (!row || !trustee || row.state !== "attested" || !hasWorkload(row) || (token !== null && token !== trustee.token)) return this.noSession("secret.release", NO_TRUSTEE_SESSION);
-    const key = JSON.parse(trustee.tee_pubkey!) as TeeJwk;
-    return this.release(row, path, "resource", TRUSTEE, async (value) => ({ ok: true, body: JSON.stringify(await encryptJwe(key, value)) }));
+  releaseResource(path: string, token: string | null, requestId?: string): Promise<Outcome<{ body: string }>> {
+    return traced(requestId, async () => {
+      const row = this.current();
+      const trustee = row && this.trusteeRow();
+      if (!row || !trustee || row.state !== "attested" || !hasWorkload(row) || (token !== null && token !== trustee.token)) return this.noSession("secret.release", NO_TRUSTEE_SESSION);
+      const key = JSON.parse(trustee.tee_pubkey!) as TeeJwk;
+      return this.release(row, path, "resource", TRUSTEE, async (value) => ({ ok: true, body: JSON.stringify(await encryptJwe(key, value)) }));
+    });
   }
 
   /**
@@ -555,7 +568,11 @@ export class AttestationSession extends DurableObject<Env> {
   }
 
   /** Exports the audit rows, then waits for the deadline; after it, deletes everything once exported. */
-  override async alarm(): Promise<void> {
+  override alarm(): Promise<void> {
+    return traced(undefined, () => this.exportOrEnd());
+  }
+
+  private async exportOrEnd(): Promise<void> {
     const now = Date.now();
     try {
       await this.exportAudit();

@@ -20,9 +20,13 @@ export async function getCachedCrl(db: D1Reader, product: Product, signer: Signe
   return { der: new Uint8Array(row.der), ...(row.next_update !== null ? { nextUpdate: new Date(row.next_update * 1000) } : {}) };
 }
 
-export async function putCachedCrl(db: D1Database, product: Product, signer: SignerKind, crl: CachedCrl, now: Date): Promise<void> {
-  await db
+/** The upsert of a product's CRL for one signer kind (run alone, or batched with an import's audit row). */
+export function cachedCrlStatement(db: D1Database, product: Product, signer: SignerKind, crl: CachedCrl, now: Date): D1PreparedStatement {
+  return db
     .prepare("INSERT INTO amd_crls (product, signer, der, next_update, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (product, signer) DO UPDATE SET der = excluded.der, next_update = excluded.next_update, fetched_at = excluded.fetched_at")
-    .bind(product, signer, crl.der, crl.nextUpdate ? Math.floor(crl.nextUpdate.getTime() / 1000) : null, Math.floor(now.getTime() / 1000))
-    .run();
+    .bind(product, signer, crl.der, crl.nextUpdate ? Math.floor(crl.nextUpdate.getTime() / 1000) : null, Math.floor(now.getTime() / 1000));
+}
+
+export async function putCachedCrl(db: D1Database, product: Product, signer: SignerKind, crl: CachedCrl, now: Date): Promise<void> {
+  await cachedCrlStatement(db, product, signer, crl, now).run();
 }

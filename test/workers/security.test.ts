@@ -1,7 +1,7 @@
 // The security properties, end to end through the Worker with real D1, Durable Objects and limits:
 // secrets sealed at rest, workloads isolated from each other, many concurrent sessions, scoped admin,
-// the audit chain, key ids (one segment, or a Trustee resource path), Trustee's admin resource API, and nothing
-// secret in logs.
+// the audit chain, key ids (one segment, or a Trustee resource path), Trustee's admin resource API, the AMD
+// certificate import (attestation without KDS), and nothing secret in logs.
 import { env } from "cloudflare:workers";
 import { calculateJwkThumbprint, importJWK, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -9,11 +9,12 @@ import { verifyAuditLog } from "../../src/audit/client";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
 import { KeyId } from "../../src/http/body";
 import { adminJwt } from "../helpers/admin-jwt";
-import { guestKey, type GuestKey } from "../helpers/guest";
+import { guestKey, type GuestKey } from "../../lab/guest";
 import { kdsResponder } from "../helpers/kds-mock";
-import { importChip, type SyntheticChip } from "../helpers/synthetic-amd";
+import { createCrl, importChip, reissue, type SyntheticChip } from "../../lab/synthetic-amd";
 import { attestAs, registerWorkload as registerShared, releasedSecret, type Registered } from "./flows";
-import { ADMIN, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
+import { ADMIN, attest, auth, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
+import { bindingOf } from "../../lab/guest";
 
 let milan: SyntheticChip;
 let key: GuestKey;
@@ -406,5 +407,71 @@ describe("audit chain", () => {
     expect(await verify()).toMatchObject({ ok: false, shard, seq: 1 });
     await env.DB.prepare("DELETE FROM audit_log WHERE shard = ?1 AND seq = 1").bind(shard).run();
     expect(await verify()).toMatchObject({ ok: false, shard, seq: 1 });
+  });
+});
+
+describe("AMD certificate import (admin POST /kbs/v0/admin/amd/certificates)", () => {
+  const importAmd = (body: unknown, headers: Record<string, string> = ADMIN) => adminCall("/amd/certificates", { method: "POST", body: JSON.stringify(body) }, headers);
+  const cacheKeys = async () => (await env.DB.prepare("SELECT cache_key FROM amd_certs ORDER BY cache_key").all<{ cache_key: string }>()).results.map((r) => r.cache_key);
+
+  it("caches a lab chip's ARK, ASK and VCEK, and its guest then attests while KDS is unreachable", async () => {
+    const turin = await importChip(env.TEST_CHIPS[1]!);
+    const kds = kdsResponder([turin], { fail: "outage" });
+    vi.spyOn(globalThis, "fetch").mockImplementation(kds.fetch);
+    const w = await registerWorkload("amd");
+    const report = async (session: Session) => turin.report({ measurement: w.measurement, reportData: await bindingOf(session.nonce, key) });
+    // Nothing cached and KDS down: the VCEK cannot be had.
+    const first = await auth(w.workloadId);
+    await expectProblem(await attest(first, key, await report(first)), 503, "certs-unavailable");
+
+    const res = await importAmd({ certificates: [turin.vekDer, turin.askDer, turin.arkDer].map(toBase64) });
+    expect(await res.json()).toEqual({ imported: 3, refused: [] });
+    // The lab root's chain is kept under its fingerprint, never in the slots of AMD's own Turin chain.
+    const keys = await cacheKeys();
+    expect(keys.filter((k) => k.startsWith("ark/Turin") || k.startsWith("ask/Turin"))).toEqual([expect.stringMatching(/^ark\/Turin\/[0-9a-f]{64}$/), expect.stringMatching(/^ask\/Turin\/[0-9a-f]{64}$/)]);
+    expect(keys).toContain(`vcek/Turin/${toHex(turin.chipId.subarray(0, 8))}/${turin.reportedTcb.raw}`);
+
+    const calls = kds.calls.length;
+    const session = await attestAs(turin, key, w);
+    expect(await secretFor(session, w.workloadId)).toBe(w.passphrase);
+    // KDS was still asked (for the ASK and the CRL) and failed: the import alone made the chain.
+    expect(kds.calls.length).toBeGreaterThan(calls);
+    expect(kds.fail).toBe("outage");
+    const row = await env.DB.prepare("SELECT actor, details FROM audit_log WHERE event = 'amd.import' ORDER BY seq DESC").first<{ actor: string; details: string }>();
+    expect(row?.actor).toBe("token");
+    expect((JSON.parse(row!.details) as { certificates: string[] }).certificates).toHaveLength(3);
+  });
+
+  it("refuses what does not chain to a pinned or listed ARK, and CRLs of a listed root, naming each item and its reason", async () => {
+    const [chip, genoa] = await Promise.all([importChip(env.TEST_CHIPS[0]!), importChip(env.TEST_CHIPS[2]!)]);
+    const before = await cacheKeys();
+    // The listed Milan ARK's name and key, signed by another key: not the certificate the operator listed.
+    const unlisted = await reissue(chip.arkDer, chip.askPrivateKey);
+    const res = await importAmd({ certificates: [unlisted, chip.askDer, genoa.vekDer, new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])].map(toBase64).concat("not base64!"), crls: [toBase64(await createCrl(chip))] });
+    const answer = (await res.json()) as { imported: number; refused: { field: string; index: number; reason: string }[] };
+    expect(answer.imported).toBe(0);
+    expect(answer.refused.map((r) => [r.field, r.index])).toEqual([["certificates", 0], ["certificates", 1], ["certificates", 2], ["certificates", 3], ["certificates", 4], ["crls", 0]]);
+    const [ark, ask, vlek, garbage, text, crl] = answer.refused.map((r) => r.reason);
+    expect(ark).toMatch(/neither AMD's pinned Milan root nor listed in EXTRA_TRUSTED_ARKS/);
+    expect(ask).toMatch(/no trusted ARK-Milan .* signed this ASK/);
+    expect(vlek).toMatch(/VLEKs are not cached/);
+    expect(garbage).toMatch(/certificate/);
+    expect(text).toBe("not standard padded base64");
+    expect(crl).toMatch(/no trusted ARK .* signed this CRL/);
+    expect(await cacheKeys()).toEqual(before);
+
+    // With its genuine ARK the same CRL is recognised, and refused: the CRL cache holds AMD's own lists only.
+    const listed = (await (await importAmd({ certificates: [toBase64(chip.arkDer)], crls: [toBase64(await createCrl(chip))] })).json()) as typeof answer;
+    expect(listed.imported).toBe(1);
+    expect(listed.refused).toEqual([{ field: "crls", index: 0, reason: "the CRL is an operator-listed root's: only AMD's own CRLs are cached" }]);
+  });
+
+  it("needs an unscoped admin credential and a well-formed body", async () => {
+    await expectProblem(await importAmd({ certificates: [] }, {}), 401, "admin-unauthorized");
+    const scoped = { authorization: `Bearer ${await adminJwt(env.TEST_JWT_SIGNERS[0]!, { sub: "tenant", scope: "tenant-a." })}` };
+    await expectProblem(await importAmd({ certificates: ["AA=="] }, scoped), 403, "admin-forbidden");
+    for (const body of [{}, { certificates: [] }, { certificates: ["AA=="], extra: [] }, { certificates: Array(101).fill("AA==") }, { crls: ["A".repeat(65_537)] }]) {
+      await expectProblem(await importAmd(body), 400, "body-invalid");
+    }
   });
 });

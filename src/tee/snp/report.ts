@@ -149,6 +149,13 @@ export function splsAbove(a: bigint, b: bigint, product: Product): string[] {
     .map(([name, value]) => `${name} ${value} > ${lower[name as SplName]}`);
 }
 
+/** The TCB_VERSION that these SPLs (a VCEK's extensions) spell for this product: tcbSpls's inverse. */
+export function encodeTcb(spl: SplValues, product: Product): bigint {
+  let raw = 0n;
+  for (const [name, pos] of Object.entries(TCB_LAYOUT[product === "Turin" ? "turin" : "v0"])) raw |= BigInt(spl[name as SplName] ?? 0) << BigInt(8 * pos);
+  return raw;
+}
+
 export function decodeTcb(raw: bigint, product: Product): Tcb {
   const spl = tcbSpls(raw, product);
   const tcb: Tcb = { raw: tcbHex(raw), bootloader: spl.blSPL!, tee: spl.teeSPL!, snp: spl.snpSPL!, microcode: spl.ucodeSPL! };

@@ -309,7 +309,7 @@ async function checkRevocation(ctx: Context, product: Product, entry: VerifiedVe
 }
 
 /** Pinned or operator-listed, and for this product: an ARK vouches only for the product its CN names. */
-function trusted(trust: TrustAnchors, arkFp: string, product: Product): boolean {
+export function trusted(trust: TrustAnchors, arkFp: string, product: Product): boolean {
   return trust.pinned.get(arkFp) === product || trust.extra.get(arkFp) === product;
 }
 
