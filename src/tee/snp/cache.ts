@@ -29,6 +29,11 @@ export class BoundedMap<K, V> {
   clear(): void {
     this.map.clear();
   }
+
+  /** Forgets the entries whose key matches. */
+  deleteWhere(match: (key: K) => boolean): void {
+    for (const key of [...this.map.keys()]) if (match(key)) this.map.delete(key);
+  }
 }
 
 /**

@@ -57,7 +57,7 @@ interface VerifiedVek extends VekFacts {
 }
 
 // Per-isolate caches. Only verified things enter them.
-/** By SHA-256 of the intermediate DER. */
+/** By the intermediate DER (derKey), confirmed byte for byte on a hit. */
 const intermediates = new BoundedMap<string, VerifiedIntermediate>(CACHE_SIZE);
 /** By the VEK DER (derKey), confirmed byte for byte on a hit. */
 const veksByDer = new BoundedMap<string, VerifiedVek>(CACHE_SIZE);
@@ -73,6 +73,15 @@ export function clearVerifierCaches(): void {
   clearKeyCache();
   clearCrlCache();
   intermediates.clear();
+  parsedCa.clear();
+  selfSignedArks.clear();
+  veksByDer.clear();
+  veksByTcb.clear();
+}
+
+/** Forgets the verified VEKs and their keys, keeping ARKs and intermediates (benchmarks: a new chip in a warm isolate). */
+export function clearVekCaches(): void {
+  clearKeyCache("ECDSA");
   veksByDer.clear();
   veksByTcb.clear();
 }
@@ -171,8 +180,21 @@ function vekValidity(entry: VerifiedVek): Validity {
 }
 
 function suppliedCerts(ctx: Context): Certificate[] {
-  ctx.supplied ??= (ctx.opts.certificates ?? []).map(parseCertificate);
+  ctx.supplied ??= (ctx.opts.certificates ?? []).map(parsedCertificate);
   return ctx.supplied;
+}
+
+/**
+ * ARKs and intermediates that verified in this isolate, parsed, by DER (derKey, confirmed byte for byte):
+ * a new chip's evidence repeats them, and parsing is most of the cost of a new chip (bench/snp.ts).
+ * Only certificates that passed every check of parseCertificate and the chain enter it.
+ */
+const parsedCa = new BoundedMap<string, Certificate>(CACHE_SIZE);
+/** SHA-256 fingerprints of ARKs whose self-signature verified (trust in them is checked on every use). */
+const selfSignedArks = new BoundedMap<string, true>(CACHE_SIZE);
+function parsedCertificate(der: Uint8Array): Certificate {
+  const hit = parsedCa.get(derKey(der));
+  return hit && equalBytes(hit.der, der) ? hit : parseCertificate(der);
 }
 
 /** Caching what verified is a favour to later calls: its failure never changes this verdict. */
@@ -345,7 +367,7 @@ async function providerChain(ctx: Context, product: Product): Promise<Certificat
   const provider = ctx.opts.provider;
   if (provider && !ctx.providerChain) {
     const ders = await fromProvider(`${product} certificate chain`, () => provider.chain(product, ctx.signer));
-    ctx.providerChain = ders.map(parseCertificate);
+    ctx.providerChain = ders.map(parsedCertificate);
   }
   return ctx.providerChain ?? [];
 }
@@ -399,13 +421,15 @@ async function verifyChain(ctx: Context, product: Product, vek: Certificate): Pr
     }
     return verified;
   });
+  // The digest and the key import are independent WebCrypto calls: run them together.
+  const [fp, key] = await Promise.all([fingerprint(vek.der), importVekKey(vek.spki)]);
   const entry: VerifiedVek = {
-    fp: await fingerprint(vek.der),
+    fp,
     der: vek.der,
     serial: vek.serial,
     signer,
     product: vek.product,
-    key: await importVekKey(vek.spki),
+    key,
     amd: vek.amd,
     issuerCn: vek.issuerCn,
     intermediate: inter,
@@ -416,15 +440,21 @@ async function verifyChain(ctx: Context, product: Product, vek: Certificate): Pr
 }
 
 async function verifiedIntermediate(ctx: Context, product: Product, inter: Certificate, name: string): Promise<VerifiedIntermediate> {
-  const interFp = await fingerprint(inter.der);
-  const cached = intermediates.get(interFp);
+  // Keyed by derKey and confirmed byte for byte: no digest of the intermediate per new chip.
+  const interKey = derKey(inter.der);
+  const hit = intermediates.get(interKey);
+  const cached = hit && equalBytes(hit.cert.der, inter.der) ? hit : undefined;
   // A cached intermediate whose ARK is not trusted now may still chain to another, trusted, ARK.
   if (cached && trusted(ctx.opts.trust, cached.arkFp, product)) return cached;
   const entry = await viaIssuer(ctx, product, inter, "ARK", async (ark): Promise<VerifiedIntermediate> => {
     const arkFp = await fingerprint(ark.der);
     checkTrust(ctx.opts.trust, arkFp, product);
-    if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) {
-      throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
+    // Each ARK's self-signature is verified once per isolate, keyed by its fingerprint.
+    if (!selfSignedArks.get(arkFp)) {
+      if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) {
+        throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
+      }
+      selfSignedArks.set(arkFp, true);
     }
     if (!(await verifyRsaPss(ark.spki, inter.tbs, inter.signature))) {
       throw new VerificationError("cert-chain-invalid", `the ${name} signature by the ARK does not verify`);
@@ -439,6 +469,8 @@ async function verifiedIntermediate(ctx: Context, product: Product, inter: Certi
       ],
     };
   });
-  intermediates.set(interFp, entry);
+  intermediates.set(interKey, entry);
+  parsedCa.set(derKey(inter.der), inter);
+  parsedCa.set(derKey(entry.ark.der), entry.ark);
   return entry;
 }

@@ -321,19 +321,21 @@ export async function fingerprint(der: Uint8Array): Promise<string> {
   return toHex(await sha256(der));
 }
 
-// Imported keys per (algorithm, SPKI fingerprint): importing an RSA-4096 key is not free, and the
+// Imported keys per (algorithm, SPKI): importing an RSA-4096 key is not free, and the
 // same few ARK/ASK keys and VEK keys recur on every request an isolate serves.
 const keys = new BoundedMap<string, CryptoKey>(1000);
 
-/** Forgets the imported keys (for measuring the cold path). */
-export function clearKeyCache(): void {
-  keys.clear();
+/** Forgets the imported keys, or only those of one algorithm (for measuring the cold path). */
+export function clearKeyCache(algorithm?: string): void {
+  if (algorithm === undefined) keys.clear();
+  else keys.deleteWhere((id) => id.startsWith(`${algorithm}:`));
 }
 
 type ImportAlgorithm = Parameters<typeof crypto.subtle.importKey>[2] & { name: string };
 
 async function importCached(spki: Uint8Array, alg: ImportAlgorithm): Promise<CryptoKey> {
-  const id = `${alg.name}:${await fingerprint(spki)}`;
+  // Keyed by the SPKI bytes themselves (hex): exact, and no digest (a thread-pool round trip in Node) per use.
+  const id = `${alg.name}:${toHex(spki)}`;
   let key = keys.get(id);
   if (!key) {
     try {
