@@ -4,11 +4,11 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { concat, fromHex, reversed, sha256, toBase64, toHex } from "../../src/crypto/bytes";
 import { ConfigError } from "../../src/errors";
 import { caCanonicalBytes, decodeCaCertificate, decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../../src/tee/sev/certs";
-import { verifyCaPair, verifySevChain } from "../../src/tee/sev/chain";
+import { clearSevChainCaches, sevChainHash, verifyCaPair, verifySevChain } from "../../src/tee/sev/chain";
 import { parseSevRequest } from "../../src/tee/sev/json";
 import { createLaunchSession } from "../../src/tee/sev/launch";
 import { arkFingerprint, NAPLES_ARK_AS_PUBLISHED, PINNED_SEV_ARKS, sevTrustAnchors } from "../../src/tee/sev/trust";
@@ -313,6 +313,95 @@ describe("SEV chains: AMD CA pairs", () => {
     const rome = ca("rome", "ask");
     const forged: AmdCaCertificate = { ...rome, certifyingId: naples.keyId, bytes: encodeCaCertificate({ ...rome, certifyingId: naples.keyId }) };
     expect(await outcome(verifyCaPair(naples, forged))).toBe("cert-chain-invalid: the ASK is not signed by the ARK: a 2048-bit ARK does not sign 4096-bit certificates");
+  });
+});
+
+describe("SEV chains: the per-isolate cache of verified chains", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** The number of signatures `f` has WebCrypto verify, and its outcome. */
+  async function verifyCalls(f: () => Promise<unknown>): Promise<{ calls: number; result: string }> {
+    const spy = vi.spyOn(crypto.subtle, "verify");
+    try {
+      const result = await outcome(f());
+      return { calls: spy.mock.calls.length, result };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it("a second verification of the same chain verifies no signature, and returns the same answer", async () => {
+    clearSevChainCaches();
+    const chain = realChain("milan", "milan", "kbstypes-sev_request");
+    // Cold: ARK self-signature, ARK → ASK, ASK → CEK (RSA-PSS), OCA self, OCA → PEK, CEK → PEK, PEK → PDH (ECDSA).
+    expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 7, result: "verified" });
+    expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 0, result: "verified" });
+    // A fresh decode of the same bytes is the same chain.
+    const again = realChain("milan", "milan", "kbstypes-sev_request");
+    expect(await verifySevChain(again, NO_EXTRA)).toEqual({ generation: "Milan", pdh: again.sev.pdh });
+    expect((await verifyCalls(() => verifySevChain(again, NO_EXTRA))).calls).toBe(0);
+  });
+
+  it("a new platform under an ARK and ASK verified before checks only its own links", async () => {
+    clearSevChainCaches();
+    const chain = realChain("rome");
+    expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 7, result: "verified" });
+    clearSevChainCaches("chains");
+    // ASK → CEK and the four ECDSA links; the ARK's self-signature and its signature on the ASK are not re-checked.
+    expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 5, result: "verified" });
+  });
+
+  it("a chain differing in one byte is verified afresh (and a failing one never enters the cache)", async () => {
+    clearSevChainCaches();
+    const chain = realChain("milan", "milan", "kbstypes-sev_request");
+    await verifySevChain(chain, NO_EXTRA);
+    const tampered = tamper(chain, "pdh", 0x200); // a reserved byte the PEK's signature covers
+    expect(await sevChainHash(tampered)).not.toBe(await sevChainHash(chain));
+    for (let i = 0; i < 2; i++) {
+      const { calls, result } = await verifyCalls(() => verifySevChain(tampered, NO_EXTRA));
+      expect(result).toBe("cert-chain-invalid: the PDH is not signed by the PEK: the signature does not verify");
+      expect(calls).toBeGreaterThan(0);
+    }
+    // A different but valid encoding of the same platform (the PEK's slots swapped) is another chain, verified once.
+    const pek = chain.sev.pek;
+    const swapped = { ...chain, sev: { ...chain.sev, pek: decodeSevCertificate(encodeSevCertificate({ ...pek, signatures: [pek.signatures[1], pek.signatures[0]] })) } };
+    expect((await verifyCalls(() => verifySevChain(swapped, NO_EXTRA))).calls).toBeGreaterThan(0);
+    expect((await verifyCalls(() => verifySevChain(swapped, NO_EXTRA))).calls).toBe(0);
+  });
+
+  it("a cached chain whose ARK is no longer trusted is refused", async () => {
+    clearSevChainCaches();
+    // As a guest sends it (decoded from its bytes); the lab's hand-built objects carry short exponents, never cached.
+    const lab0 = (await lab()).chain;
+    const chain: SevChain = {
+      ca: { ark: decodeCaCertificate(lab0.ca.ark.bytes), ask: decodeCaCertificate(lab0.ca.ask.bytes) },
+      sev: { pdh: decodeSevCertificate(lab0.sev.pdh.bytes), pek: decodeSevCertificate(lab0.sev.pek.bytes), oca: decodeSevCertificate(lab0.sev.oca.bytes), cek: decodeSevCertificate(lab0.sev.cek.bytes) },
+    };
+    const listed = await sevTrustAnchors([chain.ca.ark.bytes]);
+    expect((await verifySevChain(chain, listed)).generation).toBeNull();
+    expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toMatchObject({ calls: 0, result: expect.stringMatching(/^cert-untrusted-root: /) });
+    // An AMD ARK unpinned (say, by a future release) is refused as well, though its chain was verified before.
+    const rome = realChain("rome");
+    await verifySevChain(rome, NO_EXTRA);
+    const withoutRome: SevTrustAnchors = { pinned: new Map([...PINNED_SEV_ARKS].filter(([, g]) => g !== "Rome")), extra: new Set() };
+    expect(await outcome(verifySevChain(rome, withoutRome))).toMatch(/^cert-untrusted-root: /);
+    // Trusted again: served from the cache.
+    expect(await verifyCalls(() => verifySevChain(chain, listed))).toEqual({ calls: 0, result: "verified" });
+  });
+
+  it("a chain whose fields differ from its bytes is never served from the cache", async () => {
+    clearSevChainCaches();
+    const chain = realChain("rome");
+    await verifySevChain(chain, NO_EXTRA);
+    const { pek } = chain.sev;
+    if (pek.publicKey.kind !== "ec") throw new Error("the PEK is not EC");
+    // Same bytes, another PEK key in the fields: the chain hash is the same, the answer must not be.
+    const otherPek = { ...pek, publicKey: { ...pek.publicKey, x: chain.sev.oca.publicKey.kind === "ec" ? chain.sev.oca.publicKey.x : pek.publicKey.x } };
+    const forged = { ...chain, sev: { ...chain.sev, pek: otherPek } };
+    expect(await sevChainHash(forged)).toBe(await sevChainHash(chain));
+    const { calls, result } = await verifyCalls(() => verifySevChain(forged, NO_EXTRA));
+    expect(calls).toBeGreaterThan(0);
+    expect(result).not.toBe("verified");
   });
 });
 
