@@ -1,0 +1,270 @@
+// End-to-end load against a local KBS (lab/local-kbs.ts: npm start → wrangler dev → workerd): N concurrent
+// simulated guests, half legacy SNP (reference-kbs: /auth, /attest, /key) and half Trustee (/auth, /attest,
+// /resource), for a fixed time. Reports flows/s, p50/p99 per endpoint and the workerd process's RSS at start
+// and end. `tsx bench/load.ts [--duration 30] [--guests 8]`; `measure()` is what bench/run.ts includes.
+// The guests run in this Node process: their own signing and decryption share this machine's cores with
+// workerd, so flows/s is a floor for the Worker, not a ceiling.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { toHex, utf8 } from "../src/crypto/bytes";
+import { sevArkPem } from "../src/tee/trust";
+import { guestKey } from "../lab/guest";
+import { certChainOf, guestClient, type Call } from "../lab/guest-client";
+import { adminToken, freePort, startLocalKbs, stopLocalKbs, type LocalKbs } from "../lab/local-kbs";
+import { createSyntheticChip, type SyntheticChip } from "../lab/synthetic-amd";
+import { createSevPlatform, type SevPlatform } from "../lab/synthetic-sev";
+import { teeKeyPair } from "../lab/trustee-guest";
+
+import type { Row, Section } from "./report";
+export type { Row, Section };
+
+export const RESOURCE = "default/bench/key";
+
+/** A local KBS that trusts the lab chip's and platform's ARKs, with KDS out of reach (chains travel with the evidence). */
+export interface BenchKbs {
+  kbs: LocalKbs;
+  dir: string;
+  token: string;
+  chip: SyntheticChip;
+  platform: SevPlatform;
+  /** Calls `/kbs/v0<path>` with a distinct client address per call (the per-address /auth limit is an abuse guard, not what is measured). */
+  call: Call;
+  admin(method: string, path: string, body?: unknown): Promise<Response>;
+  stop(): void;
+}
+
+let ipCounter = 0;
+/** A fresh address each call: AUTH_PER_IP allows 60 sessions a minute per address. */
+export const nextIp = () => {
+  const n = ++ipCounter;
+  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+};
+
+export function benchCall(origin: string): Call {
+  return async (path, init = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", nextIp());
+    return fetch(`${origin}/kbs/v0${path}`, { ...init, headers, signal: AbortSignal.timeout(30_000) });
+  };
+}
+
+export async function startBenchKbs(opts: { chip?: SyntheticChip; platform?: SevPlatform; dir?: string; extraArks?: string } = {}): Promise<BenchKbs> {
+  const [chip, platform] = await Promise.all([opts.chip ?? createSyntheticChip({ product: "Milan" }), opts.platform ?? createSevPlatform()]);
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "edgekbs-bench-"));
+  const port = await freePort();
+  const kbs = await startLocalKbs({ port, dir, vars: { EXTRA_TRUSTED_ARKS: chip.arkPem + sevArkPem(platform.chain.ca.ark.bytes) + (opts.extraArks ?? ""), KDS_URL: "http://127.0.0.1:9" } });
+  const token = adminToken(kbs);
+  const admin = (method: string, path: string, body?: unknown) =>
+    fetch(`${kbs.origin}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    });
+  return {
+    kbs,
+    dir,
+    token,
+    chip,
+    platform,
+    call: benchCall(kbs.origin),
+    admin,
+    stop: () => stopLocalKbs(kbs),
+  };
+}
+
+export async function registerWorkload(b: BenchKbs, id: string, measurement: Uint8Array, passphrase: string): Promise<void> {
+  let res = await b.admin("POST", "/kbs/v0/register_workload", { workload_id: id, launch_measurement: toHex(measurement), tee_config: "", passphrase });
+  // wrangler dev reloads the Worker when src/ changes and answers 503 to requests in flight: try again.
+  for (let i = 0; i < 5 && res.status === 503; i++) {
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 1000));
+    res = await b.admin("POST", "/kbs/v0/register_workload", { workload_id: id, launch_measurement: toHex(measurement), tee_config: "", passphrase });
+  }
+  if (res.status >= 300) throw new Error(`register ${id}: ${res.status} ${await res.text()}`);
+  await res.body?.cancel();
+}
+
+export async function putSecret(b: BenchKbs, id: string, keyId: string, value: string): Promise<void> {
+  const res = await b.admin("PUT", `/kbs/v0/admin/workloads/${id}/secrets/${keyId}`, { value });
+  if (res.status >= 300) throw new Error(`secret put ${id} ${keyId}: ${res.status} ${await res.text()}`);
+  await res.body?.cancel();
+}
+
+/** The workerd processes in the local KBS's process group (npm start's node → wrangler → workerd). */
+export function workerdPids(kbs: LocalKbs): number[] {
+  const pgid = kbs.process.pid!;
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const fields = stat.slice(close + 2).split(" ");
+      if (Number(fields[2]) === pgid && comm.startsWith("workerd")) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** VmRSS in MiB, summed over the workerd processes. */
+export function workerdRssMiB(kbs: LocalKbs): number {
+  let kb = 0;
+  for (const pid of workerdPids(kbs)) {
+    try {
+      kb += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return kb / 1024;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+
+export interface LoadResult {
+  durationS: number;
+  guests: number;
+  flows: { legacy: number; trustee: number };
+  errors: string[];
+  latency: Map<string, number[]>;
+  rss: { t: number; mib: number }[];
+}
+
+export async function runLoad(opts: { durationS: number; guests: number; log?: (s: string) => void }): Promise<LoadResult> {
+  const log = opts.log ?? (() => {});
+  const b = await startBenchKbs();
+  try {
+    const snp = { workloadId: "bench-snp", measurement: new Uint8Array(await crypto.subtle.digest("SHA-384", utf8("bench-snp guest image"))) };
+    const passphrase = "bench passphrase";
+    await registerWorkload(b, snp.workloadId, snp.measurement, passphrase);
+    await putSecret(b, snp.workloadId, RESOURCE, "bench resource");
+    const latency = new Map<string, number[]>();
+    const timed =
+      (proto: string): Call =>
+      async (path, init) => {
+        const t0 = performance.now();
+        const res = await b.call(path, init);
+        const body = await res.arrayBuffer();
+        const ms = performance.now() - t0;
+        const name = `${proto} ${path.split("/").slice(0, 2).join("/")}`;
+        (latency.get(name) ?? latency.set(name, []).get(name)!).push(ms);
+        return new Response(body, { status: res.status, headers: res.headers });
+      };
+    const legacy = guestClient(timed("legacy"));
+    const trustee = guestClient(timed("trustee"));
+    const chain = certChainOf(b.chip);
+    const flows = { legacy: 0, trustee: 0 };
+    const errors: string[] = [];
+    const rss: { t: number; mib: number }[] = [];
+    const started = performance.now();
+    const sample = () => rss.push({ t: (performance.now() - started) / 1000, mib: workerdRssMiB(b.kbs) });
+    // Warm up once per protocol so the start RSS is of a running Worker, not of an empty isolate.
+    const [rsaKey, ecKey] = await Promise.all([guestKey(), teeKeyPair("EC-P256")]);
+    const s0 = await legacy.attestAs(b.chip, rsaKey, snp, { certChain: chain });
+    await legacy.releasedSecret(rsaKey, s0, snp.workloadId);
+    const t0 = await trustee.trusteeAttestAs(b.chip, ecKey, { measurement: snp.measurement }, { sendChain: true });
+    await trustee.trusteeResource(RESOURCE, t0.token, ecKey.privateKey);
+    latency.clear();
+    const loadStart = performance.now();
+    sample();
+    log(`load: ${opts.guests} guests for ${opts.durationS} s against ${b.kbs.origin}; workerd pid(s) ${workerdPids(b.kbs).join(",")}, RSS ${fmt(rss[0]!.mib)} MiB`);
+    const deadline = loadStart + opts.durationS * 1000;
+    const sampler = setInterval(() => {
+      sample();
+      const last = rss.at(-1)!;
+      log(`  t=${fmt(last.t - rss[0]!.t, 0)} s RSS ${fmt(last.mib)} MiB, flows legacy ${flows.legacy} trustee ${flows.trustee}, errors ${errors.length}`);
+    }, Math.min(30_000, Math.max(5_000, (opts.durationS * 1000) / 10)));
+    const guest = async (i: number) => {
+      const isLegacy = i % 2 === 0;
+      const key = isLegacy ? await guestKey() : await teeKeyPair("EC-P256");
+      while (performance.now() < deadline) {
+        try {
+          if (isLegacy) {
+            const s = await legacy.attestAs(b.chip, key as Awaited<ReturnType<typeof guestKey>>, snp, { certChain: chain });
+            const got = await legacy.releasedSecret(key as Awaited<ReturnType<typeof guestKey>>, s, snp.workloadId);
+            if (got !== passphrase) throw new Error("wrong passphrase released");
+            flows.legacy++;
+          } else {
+            const k = key as Awaited<ReturnType<typeof teeKeyPair>>;
+            const { token } = await trustee.trusteeAttestAs(b.chip, k, { measurement: snp.measurement }, { sendChain: true });
+            if ((await trustee.trusteeResource(RESOURCE, token, k.privateKey)) !== "bench resource") throw new Error("wrong resource released");
+            flows.trustee++;
+          }
+        } catch (e) {
+          if (errors.length < 1000) errors.push(String((e as Error).message ?? e).slice(0, 200));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: opts.guests }, (_, i) => guest(i)));
+    clearInterval(sampler);
+    const elapsed = (performance.now() - loadStart) / 1000;
+    sample();
+    return { durationS: elapsed, guests: opts.guests, flows, errors, latency, rss };
+  } finally {
+    b.stop();
+    rmSync(b.dir, { recursive: true, force: true, maxRetries: 10 });
+  }
+}
+
+export function loadSection(r: LoadResult): Section {
+  const rows: Row[] = [];
+  rows.push({ name: "legacy SNP flows/s (auth+attest+key)", value: fmt(r.flows.legacy / r.durationS) });
+  rows.push({ name: "Trustee flows/s (auth+attest+resource)", value: fmt(r.flows.trustee / r.durationS) });
+  rows.push({ name: "failed flows", value: String(r.errors.length), target: "0", met: r.errors.length === 0, note: r.errors[0] });
+  for (const [name, ms] of [...r.latency].sort(([a], [b]) => a.localeCompare(b))) {
+    const s = [...ms].sort((a, b) => a - b);
+    rows.push({ name: `${name} p50 / p99 (ms, wall)`, value: `${fmt(percentile(s, 50))} / ${fmt(percentile(s, 99))}`, note: `${s.length} requests` });
+  }
+  const start = r.rss[0]!.mib;
+  const end = r.rss.at(-1)!.mib;
+  const max = Math.max(...r.rss.map((x) => x.mib));
+  // Flat: the end within 10% (or 16 MiB) of the start.
+  const flat = end - start <= Math.max(16, start * 0.1);
+  rows.push({ name: "workerd RSS start → end (max) MiB", value: `${fmt(start)} → ${fmt(end)} (${fmt(max)})`, target: "flat", met: flat, note: `${r.rss.length} samples over ${fmt(r.durationS, 0)} s` });
+  return {
+    title: `End to end: ${r.guests} concurrent guests for ${fmt(r.durationS, 0)} s against a local KBS (wrangler dev)`,
+    method:
+      "lab/local-kbs.ts starts npm start (wrangler dev, workerd) on a free port with its own state; a lab Milan chip (VCEK+ASK+ARK sent with the evidence, KDS unreachable). " +
+      "Half the guests run the legacy reference-kbs SNP flow (RSA-2048 tee key, PKCS#1 v1.5 secret), half the Trustee 0.4.0 flow (EC P-256 tee key, JWE resource), each in a loop; every released secret is checked. " +
+      "Latency is wall time per HTTP request seen by the guest (includes wrangler's proxy and the loopback). RSS is VmRSS of the workerd process(es) in the server's process group, from /proc. " +
+      "Guests run in the bench's Node process and share the machine's cores with workerd.",
+    rows,
+    notes: r.errors.length ? [`first errors: ${[...new Set(r.errors)].slice(0, 3).join(" | ")}`] : undefined,
+  };
+}
+
+export async function measure(durationS = Number(process.env.BENCH_LOAD_SECONDS ?? 30), guests = Number(process.env.BENCH_LOAD_GUESTS ?? 8)): Promise<Section> {
+  return loadSection(await runLoad({ durationS, guests, log: (s) => console.error(s) }));
+}
+
+export function printSection(s: Section): void {
+  console.log(`\n## ${s.title}\n\n${s.method}\n`);
+  console.log("| measure | value | target | met | note |\n|---|---|---|---|---|");
+  for (const r of s.rows) console.log(`| ${r.name} | ${r.value} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.met ? "yes" : "no"} | ${r.note ?? ""} |`);
+  for (const n of s.notes ?? []) console.log(`\n${n}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { duration: { type: "string", default: "30" }, guests: { type: "string", default: "8" } } });
+  measure(Number(values.duration), Number(values.guests)).then(
+    (s) => {
+      printSection(s);
+      process.exit(0);
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
