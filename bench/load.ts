@@ -17,7 +17,7 @@ import { createSyntheticChip, type SyntheticChip } from "../lab/synthetic-amd";
 import { createSevPlatform, type SevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
 
-import type { Row, Section } from "./report";
+import { runIfMain, type Row, type Section } from "./report";
 export type { Row, Section };
 
 export const RESOURCE = "default/bench/key";
@@ -248,23 +248,7 @@ export async function measure(durationS = Number(process.env.BENCH_LOAD_SECONDS 
   return loadSection(await runLoad({ durationS, guests, log: (s) => console.error(s) }));
 }
 
-export function printSection(s: Section): void {
-  console.log(`\n## ${s.title}\n\n${s.method}\n`);
-  console.log("| measure | value | target | met | note |\n|---|---|---|---|---|");
-  for (const r of s.rows) console.log(`| ${r.name} | ${r.value} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.met ? "yes" : "no"} | ${r.note ?? ""} |`);
-  for (const n of s.notes ?? []) console.log(`\n${n}`);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
+runIfMain(import.meta.url, () => {
   const { values } = parseArgs({ options: { duration: { type: "string", default: "30" }, guests: { type: "string", default: "8" } } });
-  measure(Number(values.duration), Number(values.guests)).then(
-    (s) => {
-      printSection(s);
-      process.exit(0);
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+  return measure(Number(values.duration), Number(values.guests));
+});

@@ -8,8 +8,7 @@ import { loadTokenKey, signAttestationToken } from "../src/trustee/token";
 import { trusteeReportData } from "../src/trustee/runtime-data";
 import { bindingOf, guestKey } from "../lab/guest";
 import { teeKeyPair, type TeeKeyKind } from "../lab/trustee-guest";
-import { pathToFileURL } from "node:url";
-import { sample, sectionText, stats, type Section } from "./report";
+import { runIfMain, sample, stats, type Section } from "./report";
 
 const N = 200;
 const ROUNDS = 5;
@@ -49,4 +48,4 @@ export async function measure(): Promise<Section> {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) console.log(sectionText(await measure()));
+runIfMain(import.meta.url, measure);

@@ -1,3 +1,6 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
 // Shared benchmark report writer. Each bench module exports `async function measure(): Promise<Section>`;
 // bench/run.ts collects the sections and assembles BENCHMARKS.md (and prints the same tables).
 
@@ -73,3 +76,22 @@ export function sectionText(section: Section): string {
 export function documentMarkdown(header: string, sections: Section[]): string {
   return [header.trimEnd() + "\n", ...sections.map(sectionMarkdown)].join("\n");
 }
+
+/**
+ * Lets a bench module run alone (`npx tsx bench/<name>.ts`): when `moduleUrl` is the script Node started,
+ * prints its section and exits (non-zero on failure; the load and workerd benches leave servers to stop).
+ */
+export function runIfMain(moduleUrl: string, section: () => Promise<Section>): void {
+  if (!process.argv[1] || pathToFileURL(resolve(process.argv[1])).href !== moduleUrl) return;
+  section().then(
+    (s) => {
+      console.log(sectionText(s));
+      process.exit(0);
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
+

@@ -4,7 +4,6 @@
 // Run alone with `tsx bench/sev.ts`; bench/run.ts imports `measure`.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { buf, concat, reversed, sha256, toBase64Url } from "../src/crypto/bytes";
 import { caCanonicalBytes, caSignedSize, decodeCaCertificate, decodeSevCertificate, SEV_SIGNED_SIZE } from "../src/tee/sev/certs";
 import { clearSevChainCaches, verifySevChain } from "../src/tee/sev/chain";
@@ -12,7 +11,7 @@ import { createLaunchSession, ecdhWith, kdf } from "../src/tee/sev/launch";
 import { PINNED_SEV_ARKS } from "../src/tee/sev/trust";
 import type { AmdCaCertificate, SevCertificate, SevChain, SevPolicy, SevTrustAnchors } from "../src/tee/sev/types";
 import { FIXTURES } from "../test/helpers/fixtures";
-import { ms, stats, type Row, type Section } from "./report";
+import { ms, runIfMain, stats, type Row, type Section } from "./report";
 
 const DATA = resolve(FIXTURES, "sev-legacy");
 const N = 200;
@@ -237,7 +236,4 @@ export async function measure(): Promise<Section> {
   };
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { sectionText } = await import("./report");
-  console.log(sectionText(await measure()));
-}
+runIfMain(import.meta.url, measure);

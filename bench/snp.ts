@@ -14,7 +14,7 @@ import { clearVekCaches, clearVerifierCaches, verifySnpReport } from "../src/tee
 import { importVekKey, parseCertificate } from "../src/tee/snp/x509";
 import { FIXTURES } from "../test/helpers/fixtures";
 import { certificatesOf, createCrl, createSyntheticChip } from "../lab/synthetic-amd";
-import { sample, sectionText, stats, type Row, type Section } from "./report";
+import { runIfMain, sample, stats, type Row, type Section } from "./report";
 
 const ROUNDS = 7;
 const N_WARM = 200;
@@ -223,4 +223,4 @@ export async function measure(): Promise<Section> {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) console.log(sectionText(await measure()));
+runIfMain(import.meta.url, measure);

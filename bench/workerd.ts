@@ -23,7 +23,8 @@ import { certChainOf, guestClient, type Call } from "../lab/guest-client";
 import { createVekFor, type SyntheticChip } from "../lab/synthetic-amd";
 import { createSevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
-import { fmt, percentile, printSection, putSecret, registerWorkload, RESOURCE, startBenchKbs, workerdPids, type BenchKbs, type Row, type Section } from "./load";
+import { fmt, percentile, putSecret, registerWorkload, RESOURCE, startBenchKbs, workerdPids, type BenchKbs, type Row, type Section } from "./load";
+import { runIfMain } from "./report";
 import type { LocalKbs } from "../lab/local-kbs";
 
 const SEV_BUILD: Build = { version: { major: 1, minor: 49 }, build: 6 };
@@ -310,21 +311,12 @@ export async function measureAll(o: { repeat: number; restarts: number; steps: n
   return { title: "Inside workerd: CPU per request, and scaling", method: METHOD, rows: [...cpu.rows, ...scale.rows], notes: scale.notes };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+runIfMain(import.meta.url, () => {
   const { values } = parseArgs({ options: { repeat: { type: "string", default: "10" }, restarts: { type: "string", default: "3" }, scale: { type: "string", default: "10,1000" }, versions: { type: "string", default: "1,100" } } });
-  measureAll({
+  return measureAll({
     repeat: Number(values.repeat),
     restarts: Number(values.restarts),
     steps: values.scale ? values.scale.split(",").map(Number) : [],
     versions: values.versions.split(",").map(Number),
-  }).then(
-    (s) => {
-      printSection(s);
-      process.exit(0);
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+  });
+});
