@@ -17,7 +17,7 @@ import { createSyntheticChip, type SyntheticChip } from "../lab/synthetic-amd";
 import { createSevPlatform, type SevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
 
-import { runIfMain, type Row, type Section } from "./report";
+import { percentile, runIfMain, type Row, type Section } from "./report";
 export type { Row, Section };
 
 export const RESOURCE = "default/bench/key";
@@ -123,11 +123,6 @@ export function workerdRssMiB(kbs: LocalKbs): number {
     }
   }
   return kb / 1024;
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");

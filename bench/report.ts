@@ -22,8 +22,15 @@ export interface Section {
 /** Samples of one measurement (ms), sorted on demand. */
 export function stats(samples: number[]): { median: number; p10: number; p90: number; min: number; max: number } {
   const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))]!;
-  return { median: q(0.5), p10: q(0.1), p90: q(0.9), min: s[0]!, max: s[s.length - 1]! };
+  return { median: percentile(s, 50), p10: percentile(s, 10), p90: percentile(s, 90), min: s[0]!, max: s[s.length - 1]! };
+}
+
+export const median = (samples: number[]) => stats(samples).median;
+
+/** The p-th percentile (0-100) of ascending samples, by nearest rank; NaN for none. */
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /** Time `f` n times (after `warmup` untimed calls); returns the samples in ms. */

@@ -11,7 +11,7 @@ import { createLaunchSession, ecdhWith, kdf } from "../src/tee/sev/launch";
 import { PINNED_SEV_ARKS } from "../src/tee/sev/trust";
 import type { AmdCaCertificate, SevCertificate, SevChain, SevPolicy, SevTrustAnchors } from "../src/tee/sev/types";
 import { FIXTURES } from "../test/helpers/fixtures";
-import { ms, runIfMain, stats, type Row, type Section } from "./report";
+import { median, ms, runIfMain, stats, type Row, type Section } from "./report";
 
 const DATA = resolve(FIXTURES, "sev-legacy");
 const N = 200;
@@ -129,7 +129,6 @@ async function interleaved<K extends string>(fs: Record<K, () => Promise<unknown
   return out;
 }
 
-const median = (samples: number[]) => stats(samples).median;
 const spread = (samples: number[]) => {
   const s = stats(samples);
   return `p10–p90 ${s.p10.toFixed(3)}–${s.p90.toFixed(3)}`;

@@ -14,7 +14,7 @@ import { clearVekCaches, clearVerifierCaches, verifySnpReport } from "../src/tee
 import { importVekKey, parseCertificate } from "../src/tee/snp/x509";
 import { FIXTURES } from "../test/helpers/fixtures";
 import { certificatesOf, createCrl, createSyntheticChip } from "../lab/synthetic-amd";
-import { runIfMain, sample, stats, type Row, type Section } from "./report";
+import { median, runIfMain, sample, stats, type Row, type Section } from "./report";
 
 const ROUNDS = 7;
 const N_WARM = 200;
@@ -52,7 +52,6 @@ function loadCase(c: (typeof cases)[number]) {
   return { report, certificates, product };
 }
 
-const median = (xs: number[]) => stats(xs).median;
 
 /** The WebCrypto work a cold verification cannot avoid: 3 RSA-PSS verifies (ARK self, ASK, VEK) + 1 ECDSA verify + 3 key imports. */
 async function coldFloor(certificates: Uint8Array[], report: Uint8Array): Promise<() => Promise<unknown>> {

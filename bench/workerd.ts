@@ -23,8 +23,8 @@ import { certChainOf, guestClient, type Call } from "../lab/guest-client";
 import { createVekFor, type SyntheticChip } from "../lab/synthetic-amd";
 import { createSevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
-import { fmt, percentile, putSecret, registerWorkload, RESOURCE, startBenchKbs, workerdPids, type BenchKbs, type Row, type Section } from "./load";
-import { runIfMain } from "./report";
+import { fmt, putSecret, registerWorkload, RESOURCE, startBenchKbs, workerdPids, type BenchKbs, type Row, type Section } from "./load";
+import { median, runIfMain } from "./report";
 import type { LocalKbs } from "../lab/local-kbs";
 
 const SEV_BUILD: Build = { version: { major: 1, minor: 49 }, build: 6 };
@@ -75,7 +75,6 @@ class Meter {
   };
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 const spread = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return xs.length > 1 ? `${fmt(s[0]!, 2)}–${fmt(s.at(-1)!, 2)}` : "";

@@ -50,8 +50,8 @@ export interface Kbs {
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
-/** ADMIN_TOKEN from a .dev.vars file (dotenv: optionally quoted), or undefined. */
-function devVarsToken(path: string): string | undefined {
+/** ADMIN_TOKEN from a vars file as npm start writes it (dotenv: optionally quoted), or undefined. */
+export function varsFileToken(path: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -79,7 +79,7 @@ export function connect(values: { url?: string; token?: string }, io: Io): Kbs {
   if (!token && LOOPBACK.has(parsed.hostname)) {
     // Where npm start keeps it (scripts/dev.mjs): $KBS_VARS_FILE, else the checkout's .dev.vars.
     const path = env.KBS_VARS_FILE ?? fileURLToPath(new URL("../.dev.vars", import.meta.url));
-    token = devVarsToken(path);
+    token = varsFileToken(path);
     source = `ADMIN_TOKEN of ${path}`;
     if (token) io.stderr(`kbs: no --token or KBS_ADMIN_TOKEN; using the ${source}\n`);
   }

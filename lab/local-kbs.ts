@@ -1,9 +1,10 @@
 // A local KBS for the demo and the crash drill (Node only): `npm start` (scripts/dev.mjs) on a port of its own
 // with its own state folder and vars file, so the operator's .dev.vars and .wrangler/state stay untouched.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { varsFileToken } from "../cli/client";
 
 // The servers still running when this process ends, however it ends: each runs in a process group of its
 // own, which neither this process's exit nor a Ctrl-C in its terminal reaches.
@@ -87,5 +88,8 @@ export function stopLocalKbs(kbs: LocalKbs): void {
 
 /** The ADMIN_TOKEN npm start wrote to the vars file. */
 export function adminToken(kbs: LocalKbs): string {
-  return /^ADMIN_TOKEN="?([^"\n]*)"?$/m.exec(readFileSync(join(kbs.dir, "dev.vars"), "utf8"))![1]!;
+  const path = join(kbs.dir, "dev.vars");
+  const token = varsFileToken(path);
+  if (!token) throw new Error(`no ADMIN_TOKEN in ${path}`);
+  return token;
 }
