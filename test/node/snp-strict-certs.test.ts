@@ -10,7 +10,7 @@ import { toHex } from "../../src/crypto/bytes";
 import { toPem } from "../../src/crypto/pem";
 import { ConfigError } from "../../src/errors";
 import { parseCrl } from "../../src/tee/snp/crl";
-import { decode, time } from "../../src/tee/snp/der";
+import { decode, nameAttributes, readAs, time } from "../../src/tee/snp/der";
 import { trustAnchors } from "../../src/tee/snp/trust";
 import { VerificationError, type Product, type TrustAnchors, type VerifyOptions } from "../../src/tee/snp/types";
 import { clearVerifierCaches, verifySnpReport } from "../../src/tee/snp/verify";
@@ -84,11 +84,12 @@ describe("the helper's edits", () => {
 });
 
 describe("validity times (RFC 5280 §4.1.2.5)", () => {
-  it.each(["2099123123595X", ""])("a GeneralizedTime %j asn1js cannot read is cert-malformed, in the reader and in verifySnpReport", async (text) => {
+  it.each(["2099123123595X", ""])("a GeneralizedTime %j that is no time at all is cert-malformed, in the reader and in verifySnpReport", async (text) => {
     const vek = await edited(milan, "vek", { notAfter: { type: "GeneralizedTime", text } });
-    expect(verdict(vek)).toMatch(/^cert-malformed: certificate: certificate is not valid DER/);
+    const expected = `cert-malformed: certificate: notAfter GeneralizedTime "${text}" is not YYYYMMDDHHMMSSZ`;
+    expect(verdict(vek)).toBe(expected);
     const code = await codeOf(verifySnpReport(await milan.report(), { ...opts, certificates: [vek, milan.askDer, milan.arkDer] }));
-    expect(code).toMatch(/^cert-malformed: certificate: certificate is not valid DER/);
+    expect(code).toBe(expected);
   });
 
   it.each([
@@ -133,6 +134,49 @@ describe("validity times (RFC 5280 §4.1.2.5)", () => {
     expect(time(generalized("20301231235959Z"), "thisUpdate", { split2050: false }).toISOString()).toBe("2030-12-31T23:59:59.000Z");
     expect(() => time(generalized("20301231235959Z"), "notAfter")).toThrow(/before 2050/);
     expect(() => time(generalized("20301231235959+0100"), "thisUpdate", { split2050: false })).toThrow(/is not YYYYMMDDHHMMSSZ/);
+  });
+});
+
+describe("DER, not BER (X.690 §10, §11)", () => {
+  const der = (...bytes: number[]) => Uint8Array.from(bytes);
+  it.each([
+    ["an indefinite length", der(0x30, 0x80, 0x05, 0x00, 0x00, 0x00), "length form"],
+    ["a long-form length under 128", der(0x04, 0x81, 0x01, 0x00), "non-minimal length"],
+    ["a length with a leading zero octet", der(0x04, 0x82, 0x00, 0x81, ...new Array(0x81).fill(0)), "non-minimal length"],
+    ["a length beyond the input", der(0x30, 0x03, 0x05, 0x00), "length beyond the input"],
+    ["a multi-octet tag", der(0x1f, 0x81, 0x00, 0x00), "multi-octet tag"],
+    ["end-of-contents", der(0x00, 0x00), "universal tag 0 unexpected"],
+    ["a universal type AMD does not use (REAL)", der(0x09, 0x00), "universal tag 9 unexpected"],
+    ["a constructed OCTET STRING", der(0x24, 0x03, 0x04, 0x01, 0x00), "tag 0x24 in the wrong form"],
+    ["a primitive SEQUENCE", der(0x10, 0x00), "tag 0x10 in the wrong form"],
+    ["BOOLEAN 01", der(0x01, 0x01, 0x01), "BOOLEAN other than 00 or FF"],
+    ["INTEGER 00 7f", der(0x02, 0x02, 0x00, 0x7f), "INTEGER not in its fewest octets"],
+    ["INTEGER ff 80", der(0x02, 0x02, 0xff, 0x80), "INTEGER not in its fewest octets"],
+    ["an empty INTEGER", der(0x02, 0x00), "INTEGER not in its fewest octets"],
+    ["NULL with contents", der(0x05, 0x01, 0x00), "NULL with contents"],
+    ["an OID arc with a leading 0x80", der(0x06, 0x03, 0x2b, 0x80, 0x01), "OBJECT IDENTIFIER"],
+    ["an OID ending mid-arc", der(0x06, 0x02, 0x2b, 0x81), "OBJECT IDENTIFIER"],
+    ["a BIT STRING with set padding bits", der(0x03, 0x02, 0x01, 0x01), "BIT STRING padding"],
+    ["a BIT STRING with 8 unused bits", der(0x03, 0x02, 0x08, 0x00), "BIT STRING padding"],
+  ])("refuses %s", (_, bytes, why) => {
+    expect(() => decode(bytes, "x")).toThrow(`x is not valid DER (${why})`);
+  });
+
+  it("refuses DER hidden inside the certificate, nesting too deep, and strings their type does not allow", () => {
+    // The VEK's serial is 0 (02 01 00); write it 02 02 00 00 and grow the Certificate's and the
+    // TBSCertificate's lengths (both 82 xx xx) by one: valid BER, not DER.
+    const cert = milan.vekDer;
+    const at = toHex(cert).indexOf("a003020102020100") / 2 + 5;
+    expect(at).toBeGreaterThan(5);
+    const padded = Uint8Array.from([...cert.subarray(0, at), 0x02, 0x02, 0x00, 0x00, ...cert.subarray(at + 3)]);
+    const view = new DataView(padded.buffer);
+    for (const len of [2, 6]) view.setUint16(len, view.getUint16(len) + 1);
+    expect(verdict(padded)).toBe("cert-malformed: certificate: certificate is not valid DER (INTEGER not in its fewest octets)");
+    const deep = der(...new Array(20).fill(0).flatMap((_, i) => [0x30, 2 * (19 - i)]));
+    expect(() => decode(deep, "x")).toThrow("x nests too deeply");
+    const printable = (text: string) => readAs("cert-malformed", "name", () => nameAttributes(decode(der(0x30, text.length + 11, 0x31, text.length + 9, 0x30, text.length + 7, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, text.length, ...new TextEncoder().encode(text)), "name"), "name"));
+    expect(printable("SEV-Milan")).toEqual([["2.5.4.3", "SEV-Milan"]]);
+    expect(() => printable("SEV*Milan")).toThrow("name: name attribute value has characters its string type does not allow");
   });
 });
 

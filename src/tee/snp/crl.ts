@@ -2,10 +2,9 @@
 // issues for the certificates under it, served by KDS at /vcek/v1/{product}/crl (ASK side) and
 // /vlek/v1/{product}/crl (ASVK side). Same RSASSA-PSS parameters as the certificates.
 
-import * as asn1js from "asn1js";
 import { equalBytes } from "../../crypto/bytes";
 import { BoundedMap, derKey } from "./cache";
-import { bitString, checkSignatureAlgorithms, commonName, decode, fail, integer, isContext, isInteger, isTime, raw, readAs, seq, time } from "./der";
+import { bitString, checkSignatureAlgorithms, commonName, decode, fail, integer, is, isContext, isInteger, isTime, raw, readAs, seq, TAG, time } from "./der";
 import { VerificationError } from "./types";
 import { verifyRsaPss, type Certificate } from "./x509";
 
@@ -36,7 +35,7 @@ function readCrl(der: Uint8Array): Crl {
   const [tbsNode, sigAlg, sigValue] = seq(decode(der, "CRL"), "CertificateList", 3, 3);
   const fields = seq(tbsNode, "TBSCertList", 4);
   // version is OPTIONAL: absent means v1 (no extensions); present it must say v2 (INTEGER 1).
-  const hasVersion = fields[0] instanceof asn1js.Integer;
+  const hasVersion = is(fields[0], TAG.INTEGER);
   if (hasVersion && !isInteger(fields[0], 1n)) fail("version is not v2");
   const [innerAlg, issuer, thisUpdate, ...rest] = fields.slice(hasVersion ? 1 : 0);
   if (!innerAlg || !issuer) fail("TBSCertList is incomplete");
@@ -44,7 +43,7 @@ function readCrl(der: Uint8Array): Crl {
   let i = 0;
   const nextUpdate = isTime(rest[i]) ? time(rest[i++], "nextUpdate", CRL_TIMES) : undefined;
   const revoked = new Set<bigint>();
-  if (rest[i] instanceof asn1js.Sequence) {
+  if (is(rest[i], TAG.SEQUENCE)) {
     for (const entry of seq(rest[i++], "revokedCertificates")) revoked.add(integer(seq(entry, "revoked entry", 2)[0], "revoked serial"));
   }
   // crlExtensions (authority key id, CRL number) are not interpreted: AMD's CRL is a complete, direct

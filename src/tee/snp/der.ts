@@ -1,8 +1,10 @@
-// DER reading helpers shared by the certificate and CRL readers, on top of asn1js. They throw DerError
-// naming what was wrong; each reader turns it into its own VerificationError code and prefix.
+// A strict DER reader for AMD's certificates and CRLs, and the helpers the certificate and CRL readers share.
+// Hand-written rather than asn1js: decoding a VCEK with asn1js cost more than the ECDSA verify it guards
+// (BENCHMARKS.md), and a DER-only reader refuses what a BER parser lets through (indefinite or padded
+// lengths, constructed strings, non-minimal INTEGERs, BOOLEANs other than 00/FF). The helpers throw
+// DerError naming what was wrong; each reader turns it into its own VerificationError code and prefix.
 
-import * as asn1js from "asn1js";
-import { buf, equalBytes } from "../../crypto/bytes";
+import { equalBytes } from "../../crypto/bytes";
 import { VerificationError, type VerificationErrorCode } from "./types";
 
 const OID = {
@@ -14,12 +16,42 @@ const OID = {
 /** The attribute types of AMD's names (X.520). */
 export const ATTRIBUTE = { C: "2.5.4.6", L: "2.5.4.7", ST: "2.5.4.8", O: "2.5.4.10", OU: "2.5.4.11", CN: "2.5.4.3" } as const;
 
-export type Node = asn1js.BaseBlock;
+/** Identifier octets of the types these readers meet (X.690 §8; single-octet tags only). */
+export const TAG = {
+  BOOLEAN: 0x01,
+  INTEGER: 0x02,
+  BIT_STRING: 0x03,
+  OCTET_STRING: 0x04,
+  NULL: 0x05,
+  OID: 0x06,
+  UTF8String: 0x0c,
+  PrintableString: 0x13,
+  IA5String: 0x16,
+  UTCTime: 0x17,
+  GeneralizedTime: 0x18,
+  SEQUENCE: 0x30,
+  SET: 0x31,
+} as const;
+
+/** The universal tag numbers of TAG. */
+const KNOWN = new Set<number>(Object.values(TAG).map((t) => t & 0x1f));
+const CONSTRUCTED = 0x20;
+const CONTEXT = 0x80;
 
 class DerError extends Error {}
 
 export function fail(what: string): never {
   throw new DerError(what);
+}
+
+/** One DER element: its identifier octet, its whole encoding and, when constructed, its elements. */
+export interface Node {
+  readonly tag: number;
+  /** The element as encoded, header included (a view into the input). */
+  readonly der: Uint8Array;
+  /** The contents octets (a view). */
+  readonly content: Uint8Array;
+  readonly children: readonly Node[];
 }
 
 /** Runs a reader, turning whatever malformed input makes it throw into VerificationError(code, "<what>: <reason>"). */
@@ -29,67 +61,155 @@ export function readAs<T>(code: VerificationErrorCode, what: string, read: () =>
   } catch (e) {
     if (e instanceof DerError) throw new VerificationError(code, `${what}: ${e.message}`);
     if (e instanceof VerificationError) throw e;
-    // asn1js throws plain Errors for some malformed input (a bad GeneralizedTime, say): equally malformed.
+    // Anything else thrown while reading hostile bytes is still hostile bytes: a refusal, never a 500.
     throw new VerificationError(code, `${what}: malformed DER`);
+  }
+}
+
+/** Reads the element at `at` whole (constructed contents recursively) and where it ends. */
+function element(bytes: Uint8Array, at: number, what: string, depth: number): { node: Node; end: number } {
+  if (depth > 16) fail(`${what} nests too deeply`);
+  const tag = bytes[at]!;
+  if (at + 2 > bytes.length) fail(`${what} is not valid DER (truncated header)`);
+  if ((tag & 0x1f) === 0x1f) fail(`${what} is not valid DER (multi-octet tag)`);
+  const universal = (tag & 0xc0) === 0;
+  // AMD's certificates use no other universal type; the rest (end-of-contents, REAL, reserved numbers…) are refused.
+  if (universal && !KNOWN.has(tag & 0x1f)) fail(`${what} is not valid DER (universal tag ${tag & 0x1f} unexpected)`);
+  const constructed = (tag & CONSTRUCTED) !== 0;
+  // X.690 §10.2: DER encodes strings primitive; SEQUENCE and SET are always constructed.
+  if (universal && constructed !== ((tag | CONSTRUCTED) === TAG.SEQUENCE || (tag | CONSTRUCTED) === TAG.SET)) fail(`${what} is not valid DER (tag 0x${tag.toString(16)} in the wrong form)`);
+  let length = bytes[at + 1]!;
+  let start = at + 2;
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    // §10.1: definite lengths in the fewest octets (no indefinite 0x80, no leading zero, long form only from 128).
+    if (n === 0 || n > 3 || start + n > bytes.length) fail(`${what} is not valid DER (length form)`);
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + bytes[start + i]!;
+    if (bytes[start] === 0 || length < 0x80) fail(`${what} is not valid DER (non-minimal length)`);
+    start += n;
+  }
+  const end = start + length;
+  if (end > bytes.length) fail(`${what} is not valid DER (length beyond the input)`);
+  const content = bytes.subarray(start, end);
+  const children: Node[] = [];
+  for (let i = 0; constructed && i < content.length; ) {
+    const child = element(content, i, what, depth + 1);
+    children.push(child.node);
+    i = child.end;
+  }
+  const node = { tag, der: bytes.subarray(at, end), content, children };
+  if (universal) checkPrimitive(node, what);
+  return { node, end };
+}
+
+/** X.690 §11's rules for the primitive types whose DER form is canonical, checked wherever they occur. */
+function checkPrimitive({ tag, content }: Node, what: string): void {
+  const bad = (why: string) => fail(`${what} is not valid DER (${why})`);
+  switch (tag) {
+    case TAG.BOOLEAN:
+      if (content.length !== 1 || (content[0] !== 0 && content[0] !== 0xff)) bad("BOOLEAN other than 00 or FF");
+      break;
+    case TAG.INTEGER:
+      if (content.length === 0 || (content.length > 1 && ((content[0] === 0 && content[1]! < 0x80) || (content[0] === 0xff && content[1]! >= 0x80)))) bad("INTEGER not in its fewest octets");
+      break;
+    case TAG.NULL:
+      if (content.length !== 0) bad("NULL with contents");
+      break;
+    case TAG.OID:
+      // Each arc in base 128, most significant group first, without a leading 0x80; the last octet ends one.
+      if (content.length === 0 || content[content.length - 1]! & 0x80 || content.some((b, i) => b === 0x80 && (i === 0 || !(content[i - 1]! & 0x80)))) bad("OBJECT IDENTIFIER");
+      break;
+    case TAG.BIT_STRING:
+      // Unused bits 0–7 and, as DER requires, zero; none at all in an empty string.
+      if (content.length === 0 || content[0]! > 7 || (content.length === 1 && content[0] !== 0) || (content.length > 1 && content[content.length - 1]! & ((1 << content[0]!) - 1))) bad("BIT STRING padding");
+      break;
   }
 }
 
 /** Decodes one complete DER element; trailing bytes or decode errors are malformed input. */
 export function decode(bytes: Uint8Array, what: string): Node {
-  let decoded: ReturnType<typeof asn1js.fromBER>;
-  try {
-    // parseEmbedded: false keeps asn1js from guessing at OCTET/BIT STRING contents (a random hwID can look like BER).
-    decoded = asn1js.fromBER(buf(bytes), { parseEmbedded: false, copyInput: false });
-  } catch (e) {
-    // asn1js throws (rather than flagging) on a GeneralizedTime it cannot read.
-    fail(`${what} is not valid DER (${(e as Error).message})`);
-  }
-  const { offset, result } = decoded;
-  if (offset !== bytes.length || result.error) fail(`${what} is not a single DER element`);
-  return result;
+  if (bytes.length === 0) fail(`${what} is not valid DER (empty)`);
+  const { node, end } = element(bytes, 0, what, 0);
+  if (end !== bytes.length) fail(`${what} is not a single DER element`);
+  return node;
+}
+
+export function is(n: Node | undefined, tag: number): n is Node {
+  return n?.tag === tag;
 }
 
 /** The elements of a SEQUENCE of min..max elements. */
-export function seq(n: Node | undefined, what: string, min = 0, max = Infinity): Node[] {
-  const count = n instanceof asn1js.Sequence ? n.valueBlock.value.length : -1;
+export function seq(n: Node | undefined, what: string, min = 0, max = Infinity): readonly Node[] {
+  const count = is(n, TAG.SEQUENCE) ? n.children.length : -1;
   if (count < min || count > max) fail(`${what} is not a SEQUENCE of ${min === max ? min : `${min}+`} elements`);
-  return (n as asn1js.Sequence).valueBlock.value;
+  return n!.children;
 }
 
-/** Encoded bytes of an element, header included, as they appear in the input. */
+/** Encoded bytes of an element, header included, as they appear in the input (a copy). */
 export function raw(n: Node): Uint8Array {
-  return n.valueBeforeDecodeView.slice();
+  return n.der.slice();
 }
 
 export function oid(n: Node | undefined, what: string): string {
-  if (!(n instanceof asn1js.ObjectIdentifier)) fail(`${what} is not an OID`);
-  return n.getValue();
+  if (!is(n, TAG.OID)) fail(`${what} is not an OID`);
+  const arcs: number[] = [];
+  let arc = 0;
+  for (const b of n.content) {
+    if (arc > 2 ** 45) fail(`${what} has an arc too large`);
+    arc = arc * 128 + (b & 0x7f);
+    if (b & 0x80) continue;
+    // The first subidentifier packs two arcs (X.690 §8.19.4).
+    if (arcs.length === 0) arcs.push(Math.min(2, Math.floor(arc / 40)), arc - 40 * Math.min(2, Math.floor(arc / 40)));
+    else arcs.push(arc);
+    arc = 0;
+  }
+  return arcs.join(".");
+}
+
+export function isOid(n: Node | undefined, value: string): boolean {
+  return is(n, TAG.OID) && oid(n, "OID") === value;
 }
 
 export function integer(n: Node | undefined, what: string): bigint {
-  if (!(n instanceof asn1js.Integer)) fail(`${what} is not an INTEGER`);
-  return n.toBigInt();
+  if (!is(n, TAG.INTEGER)) fail(`${what} is not an INTEGER`);
+  let v = 0n;
+  for (const b of n.content) v = (v << 8n) | BigInt(b);
+  // Two's complement: a set top bit makes it negative.
+  return n.content[0]! & 0x80 ? v - (1n << BigInt(8 * n.content.length)) : v;
 }
 
 export function isInteger(n: Node | undefined, value: bigint): boolean {
-  return n instanceof asn1js.Integer && n.toBigInt() === value;
+  return is(n, TAG.INTEGER) && integer(n, "INTEGER") === value;
 }
 
-function text(n: Node | undefined, what: string): string {
-  // Every asn1js string type (UTF8String, PrintableString, IA5String, …) keeps its text in valueBlock.value.
-  const value: unknown = (n?.valueBlock as { value?: unknown } | undefined)?.value;
-  if (typeof value !== "string") fail(`${what} is not a string`);
+const ASCII = /^[\x00-\x7f]*$/;
+// PrintableString's alphabet (X.680 §41.4).
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/** The text of a UTF8String, PrintableString or IA5String: the string types X.509 names and AMD's extensions use. */
+export function text(n: Node | undefined, what: string, only?: number): string {
+  const tag = n?.tag;
+  if (!n || (only !== undefined && tag !== only) || (tag !== TAG.UTF8String && tag !== TAG.PrintableString && tag !== TAG.IA5String)) {
+    fail(`${what} is not ${only === TAG.IA5String ? "an IA5String" : "a string"}`);
+  }
+  let value: string;
+  try {
+    value = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(n.content);
+  } catch {
+    fail(`${what} is not valid UTF-8`);
+  }
+  if ((tag === TAG.IA5String && !ASCII.test(value)) || (tag === TAG.PrintableString && !PRINTABLE.test(value))) fail(`${what} has characters its string type does not allow`);
   return value;
 }
 
 export function boolean(n: Node | undefined, what: string): boolean {
-  if (!(n instanceof asn1js.Boolean)) fail(`${what} is not a BOOLEAN`);
-  return n.valueBlock.value;
+  if (!is(n, TAG.BOOLEAN)) fail(`${what} is not a BOOLEAN`);
+  return n.content[0] === 0xff;
 }
 
-export function isTime(n: Node | undefined): n is asn1js.UTCTime {
-  // GeneralizedTime extends UTCTime in asn1js.
-  return n instanceof asn1js.UTCTime;
+export function isTime(n: Node | undefined): n is Node {
+  return is(n, TAG.UTCTime) || is(n, TAG.GeneralizedTime);
 }
 
 const TIME_FORMS = {
@@ -99,14 +219,13 @@ const TIME_FORMS = {
 
 /**
  * RFC 5280 §4.1.2.5 (and §5.1.2.4 for CRLs): UTCTime exactly YYMMDDHHMMSSZ for 1950–2049, GeneralizedTime
- * exactly YYYYMMDDHHMMSSZ from 2050 on; no fractions, no offsets. Read from the raw text, because asn1js
- * turns an unreadable UTCTime into a date in 1899 and accepts fractions and offsets.
+ * exactly YYYYMMDDHHMMSSZ from 2050 on; no fractions, no offsets.
  */
 export function time(n: Node | undefined, what: string, { split2050 = true } = {}): Date {
   if (!isTime(n)) fail(`${what} is not a UTCTime or GeneralizedTime`);
-  const type = n instanceof asn1js.GeneralizedTime ? "GeneralizedTime" : "UTCTime";
+  const type = n.tag === TAG.GeneralizedTime ? "GeneralizedTime" : "UTCTime";
   // At most 32 characters: a longer text cannot match either form anyway.
-  const text = String.fromCharCode(...n.valueBlock.valueHexView.subarray(0, 32));
+  const text = String.fromCharCode(...n.content.subarray(0, 32));
   const { pattern, form } = TIME_FORMS[type];
   const fields = pattern.exec(text)?.slice(1).map(Number);
   if (!fields) fail(`${what} ${type} "${text.replace(/[^\x20-\x7e]/g, "?")}" is not ${form}`);
@@ -120,33 +239,38 @@ export function time(n: Node | undefined, what: string, { split2050 = true } = {
   return date;
 }
 
-export function isContext(n: Node | undefined, tag: number): n is asn1js.Constructed {
-  return n instanceof asn1js.Constructed && n.idBlock.tagClass === 3 && n.idBlock.tagNumber === tag;
+/** A context-specific tag [n]: its class, number and form. */
+export function contextTag(n: Node): { number: number; constructed: boolean } | undefined {
+  return (n.tag & 0xc0) === CONTEXT ? { number: n.tag & 0x1f, constructed: (n.tag & CONSTRUCTED) !== 0 } : undefined;
 }
 
-export function explicit(n: asn1js.Constructed, what: string): Node {
-  const inner = n.valueBlock.value;
-  if (inner.length !== 1) fail(`${what} must hold one element`);
-  return inner[0]!;
+/** A constructed [tag], as EXPLICIT tagging encodes it. */
+export function isContext(n: Node | undefined, tag: number): n is Node {
+  return n?.tag === (CONTEXT | CONSTRUCTED | tag);
+}
+
+export function explicit(n: Node, what: string): Node {
+  if (n.children.length !== 1) fail(`${what} must hold one element`);
+  return n.children[0]!;
 }
 
 export function bitString(n: Node | undefined, what: string): Uint8Array {
-  if (!(n instanceof asn1js.BitString) || n.valueBlock.unusedBits !== 0) fail(`${what} is not a whole-byte BIT STRING`);
-  return n.valueBlock.valueHexView.slice();
+  if (!is(n, TAG.BIT_STRING) || n.content[0] !== 0) fail(`${what} is not a whole-byte BIT STRING`);
+  return n.content.slice(1);
 }
 
 /** A BIT STRING of named bits (keyUsage): whether bit `bit` (0 = the first, most significant) is set. */
 export function namedBits(n: Node | undefined, what: string): (bit: number) => boolean {
-  if (!(n instanceof asn1js.BitString)) fail(`${what} is not a BIT STRING`);
-  const bytes = n.valueBlock.valueHexView;
+  if (!is(n, TAG.BIT_STRING)) fail(`${what} is not a BIT STRING`);
+  const bytes = n.content.subarray(1);
   return (bit) => (((bytes[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1) === 1;
 }
 
 /** AlgorithmIdentifier { algorithm, parameters ABSENT or NULL } naming SHA-384. */
 function isSha384(n: Node | undefined): boolean {
-  if (!(n instanceof asn1js.Sequence)) return false;
-  const [alg, params, ...rest] = n.valueBlock.value;
-  return rest.length === 0 && alg instanceof asn1js.ObjectIdentifier && alg.getValue() === OID.sha384 && (params === undefined || params instanceof asn1js.Null);
+  if (!is(n, TAG.SEQUENCE)) return false;
+  const [alg, params, ...rest] = n.children;
+  return rest.length === 0 && isOid(alg, OID.sha384) && (params === undefined || is(params, TAG.NULL));
 }
 
 /**
@@ -160,33 +284,27 @@ function checkPssAlgorithm(n: Node): void {
   if (id !== OID.rsassaPss) fail(`signature algorithm ${id} is not RSASSA-PSS`);
   const fields: (Node | undefined)[] = [];
   for (const f of seq(params, "RSASSA-PSS parameters")) {
-    const tag = f.idBlock.tagNumber;
+    const tag = f.tag & 0x1f;
     if (!isContext(f, tag) || tag > 3 || fields[tag]) fail("RSASSA-PSS parameters are not distinct [0]..[3] fields");
     fields[tag] = explicit(f, "RSASSA-PSS parameter");
   }
   const [hash, mgf, salt, trailer] = fields;
-  const [mgfOid, mgfHash] = mgf instanceof asn1js.Sequence ? mgf.valueBlock.value : [];
-  const ok =
-    isSha384(hash) &&
-    mgfOid instanceof asn1js.ObjectIdentifier &&
-    mgfOid.getValue() === OID.mgf1 &&
-    isSha384(mgfHash) &&
-    isInteger(salt, 48n) &&
-    (trailer === undefined || isInteger(trailer, 1n));
+  const [mgfOid, mgfHash] = is(mgf, TAG.SEQUENCE) ? mgf.children : [];
+  const ok = isSha384(hash) && isOid(mgfOid, OID.mgf1) && isSha384(mgfHash) && isInteger(salt, 48n) && (trailer === undefined || isInteger(trailer, 1n));
   if (!ok) fail("RSASSA-PSS parameters are not SHA-384 / MGF1-SHA-384 / salt 48");
 }
 
 /** The outer signatureAlgorithm, checked, and equal byte for byte to the one inside the signed part. */
 export function checkSignatureAlgorithms(inner: Node, outer: Node): void {
   checkPssAlgorithm(outer);
-  if (!equalBytes(raw(inner), raw(outer))) fail("signed and outer signature algorithms differ");
+  if (!equalBytes(inner.der, outer.der)) fail("signed and outer signature algorithms differ");
 }
 
 /** A Name's attributes as (type OID, text) in order; every RDN must hold exactly one, as in AMD's names. */
 export function nameAttributes(name: Node, what: string): [type: string, value: string][] {
   return seq(name, what).map((rdn) => {
-    if (!(rdn instanceof asn1js.Set) || rdn.valueBlock.value.length !== 1) fail(`${what} has an RDN that is not a SET of one attribute`);
-    const [type, value] = seq(rdn.valueBlock.value[0], `${what} attribute`, 2, 2);
+    if (!is(rdn, TAG.SET) || rdn.children.length !== 1) fail(`${what} has an RDN that is not a SET of one attribute`);
+    const [type, value] = seq(rdn.children[0], `${what} attribute`, 2, 2);
     return [oid(type, `${what} attribute type`), text(value, `${what} attribute value`)];
   });
 }

@@ -1,5 +1,5 @@
 // Public contract of the pure SEV-SNP verifier. No HTTP, no D1: bytes and options in, typed claims or
-// a typed VerificationError out. Runs unchanged in workerd and Node (WebCrypto + asn1js only).
+// a typed VerificationError out. Runs unchanged in workerd and Node (WebCrypto and a DER reader of its own).
 
 import { TeeError } from "../../errors";
 export const PRODUCTS = ["Milan", "Genoa", "Turin"] as const;

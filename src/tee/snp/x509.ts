@@ -1,9 +1,8 @@
-// A minimal reader for AMD's X.509 certificates (ARK, ASK/ASVK, VCEK/VLEK) on top of asn1js, plus
+// A minimal reader for AMD's X.509 certificates (ARK, ASK/ASVK, VCEK/VLEK) on top of der.ts, plus
 // the two WebCrypto operations the chain needs. Not a general X.509 library: it accepts exactly the
 // shapes AMD issues (AMD pub. 57230; docs/snp-verification.md §VCEK and VLEK to §ARK, ASK and ASVK) and
 // says precisely what else it saw.
 
-import * as asn1js from "asn1js";
 import { buf, sha256, toHex } from "../../crypto/bytes";
 import { BoundedMap } from "./cache";
 import {
@@ -11,18 +10,23 @@ import {
   bitString,
   boolean,
   checkSignatureAlgorithms,
+  contextTag,
   decode,
   explicit,
   fail,
   integer,
+  is,
   isContext,
   isInteger,
+  isOid,
   nameAttributes,
   namedBits,
   oid,
   raw,
   readAs,
   seq,
+  TAG,
+  text,
   time,
   type Node,
 } from "./der";
@@ -152,7 +156,7 @@ function publicKeyType(spki: Node): KeyType {
   const [algOid, params] = seq(alg, "public key algorithm", 1, 2);
   const id = oid(algOid, "public key algorithm");
   if (id === OID.rsaEncryption) return "rsa";
-  if (id === OID.ecPublicKey && params instanceof asn1js.ObjectIdentifier && params.getValue() === OID.secp384r1) return "ec-p384";
+  if (id === OID.ecPublicKey && isOid(params, OID.secp384r1)) return "ec-p384";
   fail(`public key algorithm ${id} is neither rsaEncryption nor EC P-384`);
 }
 
@@ -166,12 +170,12 @@ const CRITICAL_OK = new Set<string>([OID.keyUsage, OID.basicConstraints]);
  * What follows subjectPublicKeyInfo: issuerUniqueID [1], subjectUniqueID [2] (ignored; AMD uses neither) and
  * extensions [3], each optional, in that order. Returns each extension's extnValue by OID.
  */
-function readExtensions(tail: Node[]): Map<string, Uint8Array> {
+function readExtensions(tail: readonly Node[]): Map<string, Uint8Array> {
   let lastTag = 0;
-  let list: Node[] = [];
+  let list: readonly Node[] = [];
   for (const n of tail) {
-    const { tagClass, tagNumber, isConstructed } = n.idBlock;
-    if (tagClass !== 3 || tagNumber <= lastTag || tagNumber > 3 || isConstructed !== (tagNumber === 3)) {
+    const { number: tagNumber, constructed } = contextTag(n) ?? { number: -1, constructed: false };
+    if (tagNumber <= lastTag || tagNumber > 3 || constructed !== (tagNumber === 3)) {
       fail("TBSCertificate has fields other than issuerUniqueID, subjectUniqueID and extensions, in order, after subjectPublicKeyInfo");
     }
     lastTag = tagNumber;
@@ -183,11 +187,11 @@ function readExtensions(tail: Node[]): Map<string, Uint8Array> {
     const id = oid(parts[0], "extension id");
     const critical = parts.length === 3 && boolean(parts[1], `extension ${id} critical flag`);
     const value = parts[parts.length - 1];
-    if (!(value instanceof asn1js.OctetString)) fail(`extension ${id} has no OCTET STRING value`);
+    if (!is(value, TAG.OCTET_STRING)) fail(`extension ${id} has no OCTET STRING value`);
     // RFC 5280 §4.2: at most one instance of an extension; otherwise a second blSPL, say, could pass for the first.
     if (extensions.has(id)) fail(`extension ${id} appears more than once`);
     if (critical && !CRITICAL_OK.has(id)) fail(`extension ${id} is critical but not understood`);
-    extensions.set(id, value.valueBlock.valueHexView);
+    extensions.set(id, value.content);
   }
   return extensions;
 }
@@ -196,9 +200,9 @@ function readExtensions(tail: Node[]): Map<string, Uint8Array> {
 function isCa(value: Uint8Array | undefined): boolean {
   if (!value) return false;
   const fields = seq(decode(value, "basicConstraints"), "basicConstraints", 0, 2);
-  const hasCa = fields[0] instanceof asn1js.Boolean;
+  const hasCa = is(fields[0], TAG.BOOLEAN);
   const pathLen = fields.slice(hasCa ? 1 : 0);
-  if (pathLen.length > 1 || pathLen.some((n) => !(n instanceof asn1js.Integer))) fail("basicConstraints is not { cA, pathLenConstraint }");
+  if (pathLen.length > 1 || pathLen.some((n) => !is(n, TAG.INTEGER))) fail("basicConstraints is not { cA, pathLenConstraint }");
   return hasCa && boolean(fields[0], "basicConstraints cA");
 }
 
@@ -229,9 +233,7 @@ function innerInteger(value: Uint8Array, what: string): number {
 }
 
 function innerIa5(value: Uint8Array, what: string): string {
-  const n = decode(value, what);
-  if (!(n instanceof asn1js.IA5String)) fail(`${what} is not an IA5String`);
-  return n.valueBlock.value;
+  return text(decode(value, what), what, TAG.IA5String);
 }
 
 /**
