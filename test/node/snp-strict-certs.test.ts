@@ -177,6 +177,10 @@ describe("DER, not BER (X.690 §10, §11)", () => {
     const printable = (text: string) => readAs("cert-malformed", "name", () => nameAttributes(decode(der(0x30, text.length + 11, 0x31, text.length + 9, 0x30, text.length + 7, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, text.length, ...new TextEncoder().encode(text)), "name"), "name"));
     expect(printable("SEV-Milan")).toEqual([["2.5.4.3", "SEV-Milan"]]);
     expect(() => printable("SEV*Milan")).toThrow("name: name attribute value has characters its string type does not allow");
+    const utf8Name = (...text: number[]) => readAs("cert-malformed", "name", () => nameAttributes(decode(der(0x30, text.length + 11, 0x31, text.length + 9, 0x30, text.length + 7, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, text.length, ...text), "name"), "name"));
+    expect(() => utf8Name(0x41, 0xff)).toThrow("name: name attribute value is not valid UTF-8");
+    // The decoder is shared: a refusal leaves nothing behind for the next name.
+    expect(utf8Name(0xc3, 0xa9)).toEqual([["2.5.4.3", "é"]]);
   });
 });
 

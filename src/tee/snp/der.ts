@@ -45,13 +45,35 @@ export function fail(what: string): never {
 }
 
 /** One DER element: its identifier octet, its whole encoding and, when constructed, its elements. */
-export interface Node {
-  readonly tag: number;
-  /** The element as encoded, header included (a view into the input). */
-  readonly der: Uint8Array;
+export class Node {
+  constructor(
+    readonly tag: number,
+    private readonly input: Uint8Array,
+    private readonly start: number,
+    private readonly contentStart: number,
+    /** Where the element ends in the input. */
+    readonly end: number,
+    readonly children: readonly Node[],
+  ) {}
+
+  /** The element as encoded, header included (a view into the input; made on demand, as views are not free). */
+  get der(): Uint8Array {
+    return this.input.subarray(this.start, this.end);
+  }
+
   /** The contents octets (a view). */
-  readonly content: Uint8Array;
-  readonly children: readonly Node[];
+  get content(): Uint8Array {
+    return this.input.subarray(this.contentStart, this.end);
+  }
+
+  get length(): number {
+    return this.end - this.contentStart;
+  }
+
+  /** Contents octet i (0-based), or undefined past the end. */
+  octet(i: number): number | undefined {
+    return i < this.end - this.contentStart ? this.input[this.contentStart + i] : undefined;
+  }
 }
 
 /** Runs a reader, turning whatever malformed input makes it throw into VerificationError(code, "<what>: <reason>"). */
@@ -66,11 +88,13 @@ export function readAs<T>(code: VerificationErrorCode, what: string, read: () =>
   }
 }
 
-/** Reads the element at `at` whole (constructed contents recursively) and where it ends. */
-function element(bytes: Uint8Array, at: number, what: string, depth: number): { node: Node; end: number } {
+const NO_CHILDREN: readonly Node[] = [];
+
+/** Reads the element of `input` at `at` whole (constructed contents recursively, up to `limit`). */
+function element(input: Uint8Array, at: number, limit: number, what: string, depth: number): Node {
   if (depth > 16) fail(`${what} nests too deeply`);
-  const tag = bytes[at]!;
-  if (at + 2 > bytes.length) fail(`${what} is not valid DER (truncated header)`);
+  if (at + 2 > limit) fail(`${what} is not valid DER (truncated header)`);
+  const tag = input[at]!;
   if ((tag & 0x1f) === 0x1f) fail(`${what} is not valid DER (multi-octet tag)`);
   const universal = (tag & 0xc0) === 0;
   // AMD's certificates use no other universal type; the rest (end-of-contents, REAL, reserved numbers…) are refused.
@@ -78,51 +102,57 @@ function element(bytes: Uint8Array, at: number, what: string, depth: number): { 
   const constructed = (tag & CONSTRUCTED) !== 0;
   // X.690 §10.2: DER encodes strings primitive; SEQUENCE and SET are always constructed.
   if (universal && constructed !== ((tag | CONSTRUCTED) === TAG.SEQUENCE || (tag | CONSTRUCTED) === TAG.SET)) fail(`${what} is not valid DER (tag 0x${tag.toString(16)} in the wrong form)`);
-  let length = bytes[at + 1]!;
+  let length = input[at + 1]!;
   let start = at + 2;
   if (length & 0x80) {
     const n = length & 0x7f;
     // §10.1: definite lengths in the fewest octets (no indefinite 0x80, no leading zero, long form only from 128).
-    if (n === 0 || n > 3 || start + n > bytes.length) fail(`${what} is not valid DER (length form)`);
+    if (n === 0 || n > 3 || start + n > limit) fail(`${what} is not valid DER (length form)`);
     length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + bytes[start + i]!;
-    if (bytes[start] === 0 || length < 0x80) fail(`${what} is not valid DER (non-minimal length)`);
+    for (let i = 0; i < n; i++) length = length * 256 + input[start + i]!;
+    if (input[start] === 0 || length < 0x80) fail(`${what} is not valid DER (non-minimal length)`);
     start += n;
   }
   const end = start + length;
-  if (end > bytes.length) fail(`${what} is not valid DER (length beyond the input)`);
-  const content = bytes.subarray(start, end);
-  const children: Node[] = [];
-  for (let i = 0; constructed && i < content.length; ) {
-    const child = element(content, i, what, depth + 1);
-    children.push(child.node);
-    i = child.end;
+  if (end > limit) fail(`${what} is not valid DER (length beyond the input)`);
+  let children = NO_CHILDREN;
+  if (constructed) {
+    const list: Node[] = [];
+    for (let i = start; i < end; i = list[list.length - 1]!.end) list.push(element(input, i, end, what, depth + 1));
+    children = list;
   }
-  const node = { tag, der: bytes.subarray(at, end), content, children };
-  if (universal) checkPrimitive(node, what);
-  return { node, end };
+  const node = new Node(tag, input, at, start, end, children);
+  if (universal && !constructed) checkPrimitive(input, tag, start, end, what);
+  return node;
+}
+
+function notDer(what: string, why: string): never {
+  fail(`${what} is not valid DER (${why})`);
 }
 
 /** X.690 §11's rules for the primitive types whose DER form is canonical, checked wherever they occur. */
-function checkPrimitive({ tag, content }: Node, what: string): void {
-  const bad = (why: string) => fail(`${what} is not valid DER (${why})`);
+function checkPrimitive(input: Uint8Array, tag: number, start: number, end: number, what: string): void {
+  const n = end - start;
+  const first = input[start]!;
+  const second = input[start + 1]!;
   switch (tag) {
     case TAG.BOOLEAN:
-      if (content.length !== 1 || (content[0] !== 0 && content[0] !== 0xff)) bad("BOOLEAN other than 00 or FF");
+      if (n !== 1 || (first !== 0 && first !== 0xff)) notDer(what, "BOOLEAN other than 00 or FF");
       break;
     case TAG.INTEGER:
-      if (content.length === 0 || (content.length > 1 && ((content[0] === 0 && content[1]! < 0x80) || (content[0] === 0xff && content[1]! >= 0x80)))) bad("INTEGER not in its fewest octets");
+      if (n === 0 || (n > 1 && ((first === 0 && second < 0x80) || (first === 0xff && second >= 0x80)))) notDer(what, "INTEGER not in its fewest octets");
       break;
     case TAG.NULL:
-      if (content.length !== 0) bad("NULL with contents");
+      if (n !== 0) notDer(what, "NULL with contents");
       break;
     case TAG.OID:
       // Each arc in base 128, most significant group first, without a leading 0x80; the last octet ends one.
-      if (content.length === 0 || content[content.length - 1]! & 0x80 || content.some((b, i) => b === 0x80 && (i === 0 || !(content[i - 1]! & 0x80)))) bad("OBJECT IDENTIFIER");
+      if (n === 0 || input[end - 1]! & 0x80) notDer(what, "OBJECT IDENTIFIER");
+      for (let i = start; i < end; i++) if (input[i] === 0x80 && (i === start || !(input[i - 1]! & 0x80))) notDer(what, "OBJECT IDENTIFIER");
       break;
     case TAG.BIT_STRING:
       // Unused bits 0–7 and, as DER requires, zero; none at all in an empty string.
-      if (content.length === 0 || content[0]! > 7 || (content.length === 1 && content[0] !== 0) || (content.length > 1 && content[content.length - 1]! & ((1 << content[0]!) - 1))) bad("BIT STRING padding");
+      if (n === 0 || first > 7 || (n === 1 && first !== 0) || (n > 1 && input[end - 1]! & ((1 << first) - 1))) notDer(what, "BIT STRING padding");
       break;
   }
 }
@@ -130,8 +160,8 @@ function checkPrimitive({ tag, content }: Node, what: string): void {
 /** Decodes one complete DER element; trailing bytes or decode errors are malformed input. */
 export function decode(bytes: Uint8Array, what: string): Node {
   if (bytes.length === 0) fail(`${what} is not valid DER (empty)`);
-  const { node, end } = element(bytes, 0, what, 0);
-  if (end !== bytes.length) fail(`${what} is not a single DER element`);
+  const node = element(bytes, 0, bytes.length, what, 0);
+  if (node.end !== bytes.length) fail(`${what} is not a single DER element`);
   return node;
 }
 
@@ -183,6 +213,8 @@ export function isInteger(n: Node | undefined, value: bigint): boolean {
   return is(n, TAG.INTEGER) && integer(n, "INTEGER") === value;
 }
 
+// Reusable: a decode without { stream } starts afresh, also after an error.
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const ASCII = /^[\x00-\x7f]*$/;
 // PrintableString's alphabet (X.680 §41.4).
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
@@ -195,7 +227,7 @@ export function text(n: Node | undefined, what: string, only?: number): string {
   }
   let value: string;
   try {
-    value = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(n.content);
+    value = UTF8.decode(n.content);
   } catch {
     fail(`${what} is not valid UTF-8`);
   }

@@ -190,11 +190,26 @@ function suppliedCerts(ctx: Context): Certificate[] {
  * Only certificates that passed every check of parseCertificate and the chain enter it.
  */
 const parsedCa = new BoundedMap<string, Certificate>(CACHE_SIZE);
-/** SHA-256 fingerprints of ARKs whose self-signature verified (trust in them is checked on every use). */
-const selfSignedArks = new BoundedMap<string, true>(CACHE_SIZE);
+/** ARKs whose self-signature verified, by derKey (confirmed byte for byte); trust in them is checked on every use. */
+const selfSignedArks = new BoundedMap<string, Uint8Array>(CACHE_SIZE);
 function parsedCertificate(der: Uint8Array): Certificate {
   const hit = parsedCa.get(derKey(der));
   return hit && equalBytes(hit.der, der) ? hit : parseCertificate(der);
+}
+
+/** Whether the ARK is validly self-signed: verified once per isolate. */
+async function selfSigned(ark: Certificate): Promise<boolean> {
+  const key = derKey(ark.der);
+  const hit = selfSignedArks.get(key);
+  if (hit && equalBytes(hit, ark.der)) return true;
+  if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) return false;
+  selfSignedArks.set(key, ark.der);
+  return true;
+}
+
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }
 
 /** Caching what verified is a favour to later calls: its failure never changes this verdict. */
@@ -414,6 +429,10 @@ async function viaIssuer<T>(ctx: Context, product: Product, cert: Certificate, n
 async function verifyChain(ctx: Context, product: Product, vek: Certificate): Promise<VerifiedVek> {
   const { signer } = ctx;
   const interName = INTERMEDIATE_NAME[signer];
+  // The VEK's digest and key import need no verdict: they run while its chain is checked (WebCrypto runs
+  // on a thread pool in Node; workerd runs it inline, where the order costs nothing). Unused if the chain fails.
+  const vekKey = Promise.all([fingerprint(vek.der), importVekKey(vek.spki)]);
+  vekKey.catch(() => {});
   const inter = await viaIssuer(ctx, product, vek, interName, async (candidate) => {
     const verified = await verifiedIntermediate(ctx, product, candidate, interName);
     if (!(await verifyRsaPss(candidate.spki, vek.tbs, vek.signature))) {
@@ -421,8 +440,7 @@ async function verifyChain(ctx: Context, product: Product, vek: Certificate): Pr
     }
     return verified;
   });
-  // The digest and the key import are independent WebCrypto calls: run them together.
-  const [fp, key] = await Promise.all([fingerprint(vek.der), importVekKey(vek.spki)]);
+  const [fp, key] = await vekKey;
   const entry: VerifiedVek = {
     fp,
     der: vek.der,
@@ -447,18 +465,13 @@ async function verifiedIntermediate(ctx: Context, product: Product, inter: Certi
   // A cached intermediate whose ARK is not trusted now may still chain to another, trusted, ARK.
   if (cached && trusted(ctx.opts.trust, cached.arkFp, product)) return cached;
   const entry = await viaIssuer(ctx, product, inter, "ARK", async (ark): Promise<VerifiedIntermediate> => {
-    const arkFp = await fingerprint(ark.der);
+    // Only the trust check needs the fingerprint: the two signature checks run beside it, and the
+    // verdicts are read in the order trust, self-signature, intermediate.
+    const [fpResult, selfResult, signedResult] = await Promise.allSettled([fingerprint(ark.der), selfSigned(ark), verifyRsaPss(ark.spki, inter.tbs, inter.signature)]);
+    const arkFp = settled(fpResult);
     checkTrust(ctx.opts.trust, arkFp, product);
-    // Each ARK's self-signature is verified once per isolate, keyed by its fingerprint.
-    if (!selfSignedArks.get(arkFp)) {
-      if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) {
-        throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
-      }
-      selfSignedArks.set(arkFp, true);
-    }
-    if (!(await verifyRsaPss(ark.spki, inter.tbs, inter.signature))) {
-      throw new VerificationError("cert-chain-invalid", `the ${name} signature by the ARK does not verify`);
-    }
+    if (!settled(selfResult)) throw new VerificationError("cert-chain-invalid", "the ARK is not validly self-signed");
+    if (!settled(signedResult)) throw new VerificationError("cert-chain-invalid", `the ${name} signature by the ARK does not verify`);
     return {
       cert: inter,
       ark,
