@@ -196,7 +196,7 @@ export async function measure(): Promise<Section> {
       value: fmt(c.newChip),
       target: `≤ ${TARGETS.newChip}×`,
       met: c.newChip.median <= TARGETS.newChip,
-      ...(newGap > 0 && { note: `+${newGap.toFixed(2)}×: its WebCrypto floor alone is ${x(c.newFloor)}, parsing the VCEK (asn1js decoding + the strict checks) ${x(c.parseVek)}, the rest ${rest(c.newChip, c.newFloor, c.parseVek)} (the VCEK's SHA-256 fingerprint, cache bookkeeping, scheduling on a loaded machine)` }),
+      ...(newGap > 0 && { note: `+${newGap.toFixed(2)}×: its WebCrypto floor alone is ${x(c.newFloor)}, parsing the VCEK (src/tee/snp/der.ts + the strict checks) ${x(c.parseVek)}, the rest ${rest(c.newChip, c.newFloor, c.parseVek)} (the VCEK's SHA-256 fingerprint, the report's parsing and claims, cache bookkeeping, scheduling on a loaded machine)` }),
     });
     const coldGap = c.cold.median - TARGETS.cold;
     rows.push({
@@ -204,7 +204,7 @@ export async function measure(): Promise<Section> {
       value: fmt(c.cold),
       target: `≤ ${TARGETS.cold}×`,
       met: c.cold.median <= TARGETS.cold,
-      ...(coldGap > 0 && { note: `+${coldGap.toFixed(2)}×: its WebCrypto floor alone is ${x(c.coldFloor)}; parsing the 3 certificates adds ${x(c.parseVek)} (VCEK) + ${x(c.parseCa)} (ASK + ARK), the rest ${rest(c.cold, c.coldFloor, c.parseVek, c.parseCa)} (2 SHA-256 fingerprints: the ARK pin and the VCEK; cache bookkeeping; scheduling)` }),
+      ...(coldGap > 0 && { note: `+${coldGap.toFixed(2)}×: its WebCrypto floor alone is ${x(c.coldFloor)}; parsing the 3 certificates adds ${x(c.parseVek)} (VCEK) + ${x(c.parseCa)} (ASK + ARK), the rest ${rest(c.cold, c.coldFloor, c.parseVek, c.parseCa)} (2 SHA-256 fingerprints: the ARK pin and the VCEK; the report's parsing and claims; cache bookkeeping; scheduling)` }),
     });
     rows.push({ name: `${c.name}: floor, new chip (1 RSA-PSS + 1 ECDSA verify, 1 ECDSA import)`, value: fmt(c.newFloor) });
     rows.push({ name: `${c.name}: floor, cold (3 RSA-PSS + 1 ECDSA verify, 3 imports)`, value: fmt(c.coldFloor) });
@@ -216,7 +216,7 @@ export async function measure(): Promise<Section> {
   rows.push(...tinfoil.rows);
   return {
     title: "SNP verification (Node)",
-    method: `Real reports and AMD certificates from test/fixtures (MANIFEST.md). Each cell is a ratio to one ECDSA P-384 verify (a pre-imported VCEK key, the report's own signature) measured in the same round: per round the median of ${N_WARM} warm or ${N_COLD} cold iterations, divided by that round's floor median; shown as median (min–max) over ${ROUNDS} rounds, then the median time. Cold: \`clearVerifierCaches()\` before each iteration. New chip: \`clearVekCaches()\` (the VEK caches and imported ECDSA keys) so the ARK and ASK stay verified. Warm, VCEK cached: no certificates supplied (libkrun's \`cert_chain: []\`), the VCEK comes from the verified cache.`,
+    method: `Real reports and AMD certificates from test/fixtures (MANIFEST.md). Each cell is a ratio to one ECDSA P-384 verify (a pre-imported VCEK key, the report's own signature) measured in the same round: per round the median of ${N_WARM} warm or ${N_COLD} cold iterations, divided by that round's floor median; shown as median (min–max) over ${ROUNDS} rounds, then the median time. Cold: \`clearVerifierCaches()\` before each iteration. New chip: \`clearVekCaches()\` (the VEK caches and imported ECDSA keys) so the ARK and ASK stay verified. Warm, VCEK cached: no certificates supplied (libkrun's \`cert_chain: []\`), the VCEK comes from the verified cache. The floors call WebCrypto one operation after another; the verifier runs independent ones together (the ARK's fingerprint beside its two signature checks, the VCEK's digest and key import beside its chain), which Node's thread pool overlaps, so in Node a path can come out nearer its floor than its CPU work would say. workerd runs WebCrypto inline, so the CPU section below is the measure of the work itself.`,
     rows,
     notes: tinfoil.notes,
   };
