@@ -1,7 +1,8 @@
 // End-to-end load against a local KBS (lab/local-kbs.ts: npm start → wrangler dev → workerd): N concurrent
 // simulated guests, half legacy SNP (reference-kbs: /auth, /attest, /key) and half Trustee (/auth, /attest,
-// /resource), for a fixed time. Reports flows/s, p50/p99 per endpoint and the workerd process's RSS at start
-// and end. `tsx bench/load.ts [--duration 30] [--guests 8]`; `measure()` is what bench/run.ts includes.
+// /resource), for a fixed time. Reports flows/s, p50/p99 per endpoint, and memory at start and end: the Worker
+// isolate's JS heap (through the inspector, bench/inspector.ts) and the workerd process's RSS.
+// `tsx bench/load.ts [--duration 30] [--guests 8]`; `measure()` is what bench/run.ts includes.
 // The guests run in this Node process: their own signing and decryption share this machine's cores with
 // workerd, so flows/s is a floor for the Worker, not a ceiling.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -16,7 +17,7 @@ import { adminToken, freePort, startLocalKbs, stopLocalKbs, type LocalKbs } from
 import { createSyntheticChip, type SyntheticChip } from "../lab/synthetic-amd";
 import { createSevPlatform, type SevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
-
+import { Inspector } from "./inspector";
 import { percentile, runIfMain, type Row, type Section } from "./report";
 export type { Row, Section };
 
@@ -29,6 +30,8 @@ export interface BenchKbs {
   token: string;
   chip: SyntheticChip;
   platform: SevPlatform;
+  /** The Worker's isolate through wrangler dev's inspector (on a free port). */
+  inspector: Inspector;
   /** Calls `/kbs/v0<path>` with a distinct client address per call (the per-address /auth limit is an abuse guard, not what is measured). */
   call: Call;
   admin(method: string, path: string, body?: unknown): Promise<Response>;
@@ -53,8 +56,21 @@ export function benchCall(origin: string): Call {
 export async function startBenchKbs(opts: { chip?: SyntheticChip; platform?: SevPlatform; dir?: string; extraArks?: string } = {}): Promise<BenchKbs> {
   const [chip, platform] = await Promise.all([opts.chip ?? createSyntheticChip({ product: "Milan" }), opts.platform ?? createSevPlatform()]);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "edgekbs-bench-"));
-  const port = await freePort();
-  const kbs = await startLocalKbs({ port, dir, vars: { EXTRA_TRUSTED_ARKS: chip.arkPem + sevArkPem(platform.chain.ca.ark.bytes) + (opts.extraArks ?? ""), KDS_URL: "http://127.0.0.1:9" } });
+  // Both ports at once, so that they differ.
+  const [port, inspectorPort] = await Promise.all([freePort(), freePort()]);
+  const kbs = await startLocalKbs({
+    port,
+    dir,
+    vars: { EXTRA_TRUSTED_ARKS: chip.arkPem + sevArkPem(platform.chain.ca.ark.bytes) + (opts.extraArks ?? ""), KDS_URL: "http://127.0.0.1:9" },
+    args: ["--inspector-port", String(inspectorPort)],
+  });
+  let inspector: Inspector;
+  try {
+    inspector = await Inspector.connect(inspectorPort);
+  } catch (e) {
+    stopLocalKbs(kbs);
+    throw e;
+  }
   const token = adminToken(kbs);
   const admin = (method: string, path: string, body?: unknown) =>
     fetch(`${kbs.origin}${path}`, {
@@ -69,9 +85,13 @@ export async function startBenchKbs(opts: { chip?: SyntheticChip; platform?: Sev
     token,
     chip,
     platform,
+    inspector,
     call: benchCall(kbs.origin),
     admin,
-    stop: () => stopLocalKbs(kbs),
+    stop: () => {
+      inspector.close();
+      stopLocalKbs(kbs);
+    },
   };
 }
 
@@ -133,7 +153,15 @@ export interface LoadResult {
   flows: { legacy: number; trustee: number };
   errors: string[];
   latency: Map<string, number[]>;
-  rss: { t: number; mib: number }[];
+  memory: Memory[];
+}
+
+/** One memory sample, in MiB: the isolate's JS heap in use and after a full GC, and the workerd processes' RSS. */
+export interface Memory {
+  t: number;
+  heap: number;
+  heapAfterGc: number;
+  rss: number;
 }
 
 export async function runLoad(opts: { durationS: number; guests: number; log?: (s: string) => void }): Promise<LoadResult> {
@@ -161,10 +189,16 @@ export async function runLoad(opts: { durationS: number; guests: number; log?: (
     const chain = certChainOf(b.chip);
     const flows = { legacy: 0, trustee: 0 };
     const errors: string[] = [];
-    const rss: { t: number; mib: number }[] = [];
+    const memory: Memory[] = [];
     const started = performance.now();
-    const sample = () => rss.push({ t: (performance.now() - started) / 1000, mib: workerdRssMiB(b.kbs) });
-    // Warm up once per protocol so the start RSS is of a running Worker, not of an empty isolate.
+    const sample = async () => {
+      const t = (performance.now() - started) / 1000;
+      const rss = workerdRssMiB(b.kbs);
+      const heap = (await b.inspector.heapMiB()).used;
+      // What the isolate retains: a full GC first (a few ms every few seconds, under load).
+      memory.push({ t, rss, heap, heapAfterGc: (await b.inspector.heapMiB(true)).used });
+    };
+    // Warm up once per protocol so that the start figures are of a running Worker, not of an empty isolate.
     const [rsaKey, ecKey] = await Promise.all([guestKey(), teeKeyPair("EC-P256")]);
     const s0 = await legacy.attestAs(b.chip, rsaKey, snp, { certChain: chain });
     await legacy.releasedSecret(rsaKey, s0, snp.workloadId);
@@ -172,13 +206,18 @@ export async function runLoad(opts: { durationS: number; guests: number; log?: (
     await trustee.trusteeResource(RESOURCE, t0.token, ecKey.privateKey);
     latency.clear();
     const loadStart = performance.now();
-    sample();
-    log(`load: ${opts.guests} guests for ${opts.durationS} s against ${b.kbs.origin}; workerd pid(s) ${workerdPids(b.kbs).join(",")}, RSS ${fmt(rss[0]!.mib)} MiB`);
+    await sample();
+    const memoryLog = (m: Memory) => `JS heap ${fmt(m.heap)} MiB (${fmt(m.heapAfterGc)} after GC), RSS ${fmt(m.rss)} MiB`;
+    log(`load: ${opts.guests} guests for ${opts.durationS} s against ${b.kbs.origin}; workerd pid(s) ${workerdPids(b.kbs).join(",")}, ${memoryLog(memory[0]!)}`);
     const deadline = loadStart + opts.durationS * 1000;
+    // One sample at a time, in order: the last one is taken after the load.
+    let sampling = Promise.resolve();
     const sampler = setInterval(() => {
-      sample();
-      const last = rss.at(-1)!;
-      log(`  t=${fmt(last.t - rss[0]!.t, 0)} s RSS ${fmt(last.mib)} MiB, flows legacy ${flows.legacy} trustee ${flows.trustee}, errors ${errors.length}`);
+      sampling = sampling.then(async () => {
+        await sample();
+        const last = memory.at(-1)!;
+        log(`  t=${fmt(last.t - memory[0]!.t, 0)} s ${memoryLog(last)}, flows legacy ${flows.legacy} trustee ${flows.trustee}, errors ${errors.length}`);
+      });
     }, Math.min(30_000, Math.max(5_000, (opts.durationS * 1000) / 10)));
     const guest = async (i: number) => {
       const isLegacy = i % 2 === 0;
@@ -204,8 +243,9 @@ export async function runLoad(opts: { durationS: number; guests: number; log?: (
     await Promise.all(Array.from({ length: opts.guests }, (_, i) => guest(i)));
     clearInterval(sampler);
     const elapsed = (performance.now() - loadStart) / 1000;
-    sample();
-    return { durationS: elapsed, guests: opts.guests, flows, errors, latency, rss };
+    await sampling;
+    await sample();
+    return { durationS: elapsed, guests: opts.guests, flows, errors, latency, memory };
   } finally {
     b.stop();
     rmSync(b.dir, { recursive: true, force: true, maxRetries: 10 });
@@ -221,18 +261,32 @@ export function loadSection(r: LoadResult): Section {
     const s = [...ms].sort((a, b) => a - b);
     rows.push({ name: `${name} p50 / p99 (ms, wall)`, value: `${fmt(percentile(s, 50))} / ${fmt(percentile(s, 99))}`, note: `${s.length} requests` });
   }
-  const start = r.rss[0]!.mib;
-  const end = r.rss.at(-1)!.mib;
-  const max = Math.max(...r.rss.map((x) => x.mib));
-  // Flat: the end within 10% (or 16 MiB) of the start.
-  const flat = end - start <= Math.max(16, start * 0.1);
-  rows.push({ name: "workerd RSS start → end (max) MiB", value: `${fmt(start)} → ${fmt(end)} (${fmt(max)})`, target: "flat", met: flat, note: `${r.rss.length} samples over ${fmt(r.durationS, 0)} s` });
+  const first = r.memory[0]!;
+  const last = r.memory.at(-1)!;
+  const max = (f: (m: Memory) => number) => Math.max(...r.memory.map(f));
+  const samples = `${r.memory.length} samples over ${fmt(r.durationS, 0)} s`;
+  // Flat: once warm (the session objects alive at once, the verification caches filled, all in the first half),
+  // no more growth: the end within 10% (or 1 MiB) of the first half's maximum. Workers allow an isolate 128 MB.
+  const firstHalf = Math.max(...r.memory.filter((m) => m.t - first.t <= r.durationS / 2).map((m) => m.heapAfterGc));
+  const flat = last.heapAfterGc - firstHalf <= Math.max(1, firstHalf * 0.1);
+  rows.push({
+    name: "Worker isolate JS heap after GC, start → end (max) MiB",
+    value: `${fmt(first.heapAfterGc)} → ${fmt(last.heapAfterGc)} (${fmt(max((m) => m.heapAfterGc))})`,
+    target: "flat, ≤ 128 MB",
+    met: flat && max((m) => m.heap) * 2 ** 20 <= 128e6,
+    note: `${samples}; first half's maximum ${fmt(firstHalf)}; in use before each GC up to ${fmt(max((m) => m.heap))} MiB`,
+  });
+  rows.push({
+    name: "workerd RSS start → end (max) MiB",
+    value: `${fmt(first.rss)} → ${fmt(last.rss)} (${fmt(max((m) => m.rss))})`,
+    note: `${samples}; the whole local server: wrangler's proxy in front (a socket per client connection) and the runtime, with a SQLite database open per live session object and the D1 simulator's; production counts none of it against the isolate`,
+  });
   return {
     title: `End to end: ${r.guests} concurrent guests for ${fmt(r.durationS, 0)} s against a local KBS (wrangler dev)`,
     method:
       "lab/local-kbs.ts starts npm start (wrangler dev, workerd) on a free port with its own state; a lab Milan chip (VCEK+ASK+ARK sent with the evidence, KDS unreachable). " +
       "Half the guests run the legacy reference-kbs SNP flow (RSA-2048 tee key, PKCS#1 v1.5 secret), half the Trustee 0.4.0 flow (EC P-256 tee key, JWE resource), each in a loop; every released secret is checked. " +
-      "Latency is wall time per HTTP request seen by the guest (includes wrangler's proxy and the loopback). RSS is VmRSS of the workerd process(es) in the server's process group, from /proc. " +
+      "Latency is wall time per HTTP request seen by the guest (includes wrangler's proxy and the loopback). Memory, sampled at the start, every few seconds and at the end: the Worker isolate's JS heap (CDP Runtime.getHeapUsage usedSize, then again after HeapProfiler.collectGarbage: what the isolate retains), which is what the Workers limit of 128 MB per isolate applies to; and, second, VmRSS of the workerd process(es) in the server's process group, from /proc. " +
       "Guests run in the bench's Node process and share the machine's cores with workerd.",
     rows,
     notes: r.errors.length ? [`first errors: ${[...new Set(r.errors)].slice(0, 3).join(" | ")}`] : undefined,

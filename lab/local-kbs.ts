@@ -25,6 +25,8 @@ export interface LocalKbsOptions {
   dir: string;
   /** Vars for wrangler dev --var, e.g. EXTRA_TRUSTED_ARKS. */
   vars: Record<string, string>;
+  /** More arguments for wrangler dev, e.g. `--inspector-port N` (the benchmarks profile the isolate through it). */
+  args?: string[];
 }
 
 /** A TCP port nothing listens on now. */
@@ -41,7 +43,7 @@ export function freePort(): Promise<number> {
 /** Starts npm start and resolves once the Worker answers; the same `dir` again finds the same state. */
 export async function startLocalKbs(opts: LocalKbsOptions): Promise<LocalKbs> {
   const log = openSync(join(opts.dir, "server.log"), "a");
-  const child = spawn(process.execPath, ["scripts/dev.mjs", "--port", String(opts.port), ...Object.entries(opts.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])], {
+  const child = spawn(process.execPath, ["scripts/dev.mjs", "--port", String(opts.port), ...Object.entries(opts.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]), ...(opts.args ?? [])], {
     // A process group of its own, so that stopLocalKbs() reaches wrangler and workerd too.
     detached: true,
     stdio: ["ignore", log, log],
