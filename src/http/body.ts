@@ -128,6 +128,14 @@ function hasLoneSurrogate(value: unknown): boolean {
 }
 
 /**
+ * Whether JSON.parse(text) can hold a lone surrogate: only if the text has one, or a \uD800–\uDFFF escape. Most
+ * bodies have neither, and walking the SEV chain's ~11,500 array items for nothing cost ~1 ms in workerd.
+ */
+function mayHoldLoneSurrogate(text: string): boolean {
+  return !text.isWellFormed() || /\\u[dD][89a-fA-F]/.test(text);
+}
+
+/**
  * Parses JSON and validates it; every failure is a 400 problem naming the field. A lone surrogate is
  * refused: stored as UTF-8 it would silently become U+FFFD, a different passphrase than the one sent.
  */
@@ -138,7 +146,7 @@ export function parse<T extends z.ZodMiniType>(schema: T, text: string, what: st
   } catch {
     fail(400, "body-malformed", `${what} is not valid JSON`);
   }
-  if (hasLoneSurrogate(value)) fail(400, "body-malformed", `${what} holds a lone surrogate (\\ud800-\\udfff), which is not text`);
+  if (mayHoldLoneSurrogate(text) && hasLoneSurrogate(value)) fail(400, "body-malformed", `${what} holds a lone surrogate (\\ud800-\\udfff), which is not text`);
   return validate(schema, value, what);
 }
 
