@@ -69,6 +69,8 @@ interface Measured {
   cpu: number[];
   /** Of it, in crypto.subtle.verify (the WebCrypto floor of verification). */
   verify: number[];
+  /** Of it, in the session objects' SQLite storage calls. */
+  storage: number[];
   /** All workerd threads (the process upper bound). */
   process: number[];
   wall: number[];
@@ -122,9 +124,10 @@ class Meter {
     const period = this.period();
     const out = new Map<string, Measured>();
     for (const w of this.windows) {
-      const m = out.get(w.name) ?? out.set(w.name, { cpu: [], verify: [], process: [], wall: [] }).get(w.name)!;
+      const m = out.get(w.name) ?? out.set(w.name, { cpu: [], verify: [], storage: [], process: [], wall: [] }).get(w.name)!;
       m.cpu.push(isolateCpuMs(w.ticks, period) / w.per);
       m.verify.push(isolateCpuMs(w.ticks, period, (t) => t.native === "verify") / w.per);
+      m.storage.push(isolateCpuMs(w.ticks, period, (t) => STORAGE_CALLS.has(t.native ?? "")) / w.per);
       m.process.push(w.processMs / w.per);
       m.wall.push(w.wallMs / w.per);
     }
@@ -139,14 +142,19 @@ const spread = (xs: number[]) => {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** The native functions of a Durable Object's SQLite storage (ctx.storage.sql.exec, transactionSync, alarms). */
+const STORAGE_CALLS = new Set(["exec", "transactionSync", "setAlarm", "deleteAlarm", "getAlarm"]);
+
 /** n, range, the WebCrypto verify share, the process upper bound (net of `base` when given; none for an alarm's window) and wall time. */
 function note(m: Measured, opts: { base?: number; process?: boolean } = {}): string {
   // A mean: a few samples each, a median would be 0 or one period.
   const verify = mean(m.verify);
+  const storage = mean(m.storage);
   const process = median(m.process);
   return [
     `n=${m.cpu.length}, range ${spread(m.cpu) || fmt(m.cpu[0]!, 2)}`,
     ...(verify > 0 ? [`of which crypto.subtle.verify ${fmt(verify, 2)} (mean)`] : []),
+    ...(storage > 0 ? [`session-object SQLite calls ${fmt(storage, 2)} (mean)`] : []),
     ...(opts.process === false ? [] : [`process upper bound ${fmt(process, 2)} (range ${spread(m.process) || fmt(m.process[0]!, 2)}${opts.base === undefined ? "" : `; net of the baseline ${fmt(process - opts.base, 2)}`})`]),
     `wall median ${fmt(median(m.wall), 1)} ms`,
   ].join("; ");
@@ -251,8 +259,8 @@ export async function measureCpu(opts: { repeat: number; restarts: number; log?:
     const all = new Map<string, Measured>();
     for (const meter of meters) {
       for (const [k, v] of meter.results()) {
-        const a = all.get(k) ?? all.set(k, { cpu: [], verify: [], process: [], wall: [] }).get(k)!;
-        for (const f of ["cpu", "verify", "process", "wall"] as const) a[f].push(...v[f]);
+        const a = all.get(k) ?? all.set(k, { cpu: [], verify: [], storage: [], process: [], wall: [] }).get(k)!;
+        for (const f of ["cpu", "verify", "storage", "process", "wall"] as const) a[f].push(...v[f]);
       }
     }
     const rows: Row[] = [];
@@ -370,7 +378,7 @@ const method = (periods: number[]) =>
   "Resolution: one period per entry into the isolate (a request enters it once, then again after each await on D1 or a Durable Object): an entry shorter than a period gets a sample with probability length/period, so a figure is right on average and a single request's is coarse; each row is the median and range over its requests. " +
   "The sampler runs on its own thread and needs a core: on a loaded machine it samples late and the estimate reads low. " +
   "Checks in the same run: an idle window (no request) reads near 0; the cheapest request (GET /kbs/v0/ → 401), one at a time and in batches, reads about the same per request; the crypto.subtle.verify share of SNP /attest is to be compared with bench/snp.ts's ECDSA P-384 floor. " +
-  "The isolate runs the Worker, the session Durable Objects (same script) and the D1 binding's client code; D1's SQLite is miniflare's simulator, another worker, not counted. In production the Worker invocation and each Durable Object invocation (requests, the audit export alarm) are billed separately, so a row's figure, their sum, is an upper bound of each; the 10 ms limit is per invocation. " +
+  "The isolate runs the Worker, the session Durable Objects (same script) and the D1 binding's client code; D1's SQLite is miniflare's simulator, another worker, not counted. The session objects' SQLite runs on the isolate's thread locally and is counted (each note gives its share); so is creating a new session object, which every /auth does: locally that opens a new SQLite database on disk while the Worker's call to it holds the thread (a profile puts about 2–3 ms on that call site, on no JavaScript frame). In production both belong to the Durable Object, not to the Worker. In production the Worker invocation and each Durable Object invocation (requests, the audit export alarm) are billed separately, so a row's figure, their sum, is an upper bound of each; the 10 ms limit is per invocation. " +
   "Each flow's audit export alarm (1 s after its last step) is measured in its own window, 0.5 to 1.5 s after the flow, so that it lands in no request's window (no process figure there: over a second, the profiler's own signals dominate it). " +
   "Process upper bound (in each note) = the kernel's accounting of the whole workerd process over the same window, as this section measured before: /proc/<pid>/task/*/schedstat run time summed over all workerd threads but the profiler's sampling thread. It also counts miniflare's routing worker, the D1 simulator's SQLite, workerd's HTTP plumbing and the profiler's signals to the isolate's thread (the idle window's figure is those alone), which production does not bill as the Worker's; the baseline request's figure is given net. " +
   "Not used: workerd's trace cpuTime through a tail consumer (not tried). Cold isolate = first flows after a fresh start of the server (the script already loaded by the readiness probe; every verification cache empty). New chip = a new VCEK under the already-seen ARK/ASK.";
