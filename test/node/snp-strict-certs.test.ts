@@ -14,7 +14,7 @@ import { decode, nameAttributes, readAs, time } from "../../src/tee/snp/der";
 import { trustAnchors } from "../../src/tee/snp/trust";
 import { VerificationError, type Product, type TrustAnchors, type VerifyOptions } from "../../src/tee/snp/types";
 import { clearVerifierCaches, verifySnpReport } from "../../src/tee/snp/verify";
-import { fingerprint, parseCertificate } from "../../src/tee/snp/x509";
+import { fingerprint, importVekKey, parseCertificate } from "../../src/tee/snp/x509";
 import {
   basicConstraintsValue,
   certificatesOf,
@@ -181,6 +181,17 @@ describe("DER, not BER (X.690 §10, §11)", () => {
     expect(() => utf8Name(0x41, 0xff)).toThrow("name: name attribute value is not valid UTF-8");
     // The decoder is shared: a refusal leaves nothing behind for the next name.
     expect(utf8Name(0xc3, 0xa9)).toEqual([["2.5.4.3", "é"]]);
+  });
+});
+
+describe("key import", () => {
+  it("a key WebCrypto refuses is cert-malformed every time (a failed import is not cached), concurrent imports of one key share one", async () => {
+    // SubjectPublicKeyInfo { ecPublicKey, secp384r1 } with a point that is not on the curve.
+    const offCurve = Uint8Array.from([0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00, 0x04, ...new Array(96).fill(1)]);
+    for (let i = 0; i < 2; i++) expect(await codeOf(importVekKey(offCurve))).toBe("cert-malformed: certificate: public key cannot be imported as ECDSA");
+    const spki = parseCertificate(milan.vekDer).spki;
+    const [a, b] = await Promise.all([importVekKey(spki), importVekKey(spki)]);
+    expect(a).toBe(b);
   });
 });
 

@@ -323,9 +323,10 @@ export async function fingerprint(der: Uint8Array): Promise<string> {
   return toHex(await sha256(der));
 }
 
-// Imported keys per (algorithm, SPKI): importing an RSA-4096 key is not free, and the
-// same few ARK/ASK keys and VEK keys recur on every request an isolate serves.
-const keys = new BoundedMap<string, CryptoKey>(1000);
+// Imported keys per (algorithm, SPKI): importing an RSA-4096 key is not free, and the same few ARK/ASK keys
+// and VEK keys recur on every request an isolate serves. The import itself is cached, so that checks running
+// together under one new key (an ARK's self-signature and its intermediate's) import it once.
+const keys = new BoundedMap<string, Promise<CryptoKey>>(1000);
 
 /** Forgets the imported keys, or only those of one algorithm (for measuring the cold path). */
 export function clearKeyCache(algorithm?: string): void {
@@ -335,16 +336,19 @@ export function clearKeyCache(algorithm?: string): void {
 
 type ImportAlgorithm = Parameters<typeof crypto.subtle.importKey>[2] & { name: string };
 
-async function importCached(spki: Uint8Array, alg: ImportAlgorithm): Promise<CryptoKey> {
+function importCached(spki: Uint8Array, alg: ImportAlgorithm): Promise<CryptoKey> {
   // Keyed by the SPKI bytes themselves (hex): exact, and no digest (a thread-pool round trip in Node) per use.
   const id = `${alg.name}:${toHex(spki)}`;
   let key = keys.get(id);
   if (!key) {
-    try {
-      key = await crypto.subtle.importKey("spki", buf(spki), alg, false, ["verify"]);
-    } catch {
-      throw new VerificationError("cert-malformed", `certificate: public key cannot be imported as ${alg.name}`);
-    }
+    key = (async () => {
+      try {
+        return await crypto.subtle.importKey("spki", buf(spki), alg, false, ["verify"]);
+      } catch {
+        keys.delete(id);
+        throw new VerificationError("cert-malformed", `certificate: public key cannot be imported as ${alg.name}`);
+      }
+    })();
     keys.set(id, key);
   }
   return key;
