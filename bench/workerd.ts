@@ -160,6 +160,19 @@ function note(m: Measured, opts: { base?: number; process?: boolean } = {}): str
   ].join("; ");
 }
 
+/** Why a row is over its target, from what its profiles show (the shares in its note are measured; the rest is read from profiles of the same requests). */
+function cause(name: string, r: Measured): string {
+  const max = Math.max(...r.cpu);
+  const over = median(r.cpu) > 10 || name === "SNP legacy, warm: /attest" ? "" : `${r.cpu.filter((x) => x > 10).length} of ${r.cpu.length} over 10 ms (max ${fmt(max, 2)}): `;
+  if (name.includes("cold isolate") || name.includes("first in isolate")) {
+    return `${over}the first request of its kind in a fresh isolate: V8 compiles each function the request reaches on first use and runs it unoptimised, once per isolate (the same request in a warm isolate is in the rows below)`;
+  }
+  if (name.startsWith("SEV") && name.endsWith("/auth")) {
+    return `${over}the SEV chain (ECDSA P-384 verifies, and RSA ones for a platform not seen before: crypto.subtle.verify ${fmt(mean(r.verify), 2)}) and the launch session (ECDH P-384 key generation and derivation, the KDF, wrapping), plus a new session object's start-up, which locally opens its SQLite database on the Worker's call`;
+  }
+  return `${over}crypto.subtle.verify ${fmt(mean(r.verify), 2)} and the session object's SQLite ${fmt(mean(r.storage), 2)}; the rest is reading the evidence (JSON, hex, the PEM chain), the D1 replica read's client code, the audit row's hash chain and the calls into the session object, a little each`;
+}
+
 interface Lab {
   b: BenchKbs;
   snp: { workloadId: string; measurement: Uint8Array };
@@ -270,13 +283,15 @@ export async function measureCpu(opts: { repeat: number; restarts: number; log?:
       const check = !name.startsWith("idle") && !name.startsWith("baseline");
       const isAlarm = name.endsWith("alarm");
       const isWarmAttest = name === "SNP legacy, warm: /attest";
+      const met = !check ? undefined : (isWarmAttest ? med <= 3 : true) && Math.max(...r.cpu) <= 10;
+      // Over an idle second the process figure is the profiler's own signals, not the alarm.
+      const figures = note(r, { base: check && !isAlarm ? base : undefined, process: !isAlarm });
       rows.push({
         name: `${name} isolate CPU ms (median)`,
         value: fmt(med, 2),
         target: !check ? undefined : isWarmAttest ? "≤ 3 ms; every request ≤ 10 ms" : isAlarm ? "every alarm ≤ 10 ms" : "every request ≤ 10 ms",
-        met: !check ? undefined : (isWarmAttest ? med <= 3 : true) && Math.max(...r.cpu) <= 10,
-        // Over an idle second the process figure is the profiler's own signals, not the alarm.
-        note: note(r, { base: check && !isAlarm ? base : undefined, process: !isAlarm }),
+        met,
+        note: met === false ? `${cause(name, r)}; ${figures}` : figures,
       });
     }
     return { rows, periods: meters.map((x) => x.period()) };
