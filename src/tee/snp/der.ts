@@ -65,15 +65,6 @@ export class Node {
   get content(): Uint8Array {
     return this.input.subarray(this.contentStart, this.end);
   }
-
-  get length(): number {
-    return this.end - this.contentStart;
-  }
-
-  /** Contents octet i (0-based), or undefined past the end. */
-  octet(i: number): number | undefined {
-    return i < this.end - this.contentStart ? this.input[this.contentStart + i] : undefined;
-  }
 }
 
 /** Runs a reader, turning whatever malformed input makes it throw into VerificationError(code, "<what>: <reason>"). */
