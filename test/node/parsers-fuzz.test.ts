@@ -18,7 +18,7 @@ import * as asn1js from "asn1js";
 import fc from "fast-check";
 import * as z from "zod/mini";
 import { describe, expect, it } from "vitest";
-import { buf, concat, fromHex, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
+import { buf, concat, fromBase64Loose, fromHex, toBase64, toHex, utf8 } from "../../src/crypto/bytes";
 import { PemError, pemBlocks, toPem } from "../../src/crypto/pem";
 import { Refused, TeeError } from "../../src/errors";
 import { LaunchMeasurement, parse, SecretValue, validate, WorkloadId } from "../../src/http/body";
@@ -452,6 +452,31 @@ describe("decode (der.ts), against asn1js", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe("hex and base64 decoders (every /attest reads its report and chain with them)", () => {
+  it("fromHex decodes exactly even-length hex of either case, as Buffer does, and throws TypeError on anything else", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => toHex(b)), fc.uint8Array({ maxLength: 64 }).map((b) => toHex(b).toUpperCase()), fc.string({ maxLength: 20 }), fc.stringMatching(/^[0-9a-fA-Fg\u0660]{0,12}$/)), (text) => {
+        const valid = /^(?:[0-9a-fA-F]{2})*$/.test(text);
+        if (valid) expect(toHex(fromHex(text))).toBe(Buffer.from(text, "hex").toString("hex"));
+        else expect(() => fromHex(text)).toThrow(TypeError);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("fromBase64Loose decodes standard or URL base64, padded or not, with whitespace, and refuses what is not", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.constantFrom("std", "url", "bare", "spaced"), (bytes, form) => {
+        const std = Buffer.from(bytes).toString("base64");
+        const text = form === "std" ? std : form === "url" ? Buffer.from(bytes).toString("base64url") : form === "bare" ? std.replace(/=+$/, "") : std.replace(/(.{4})/g, "$1\n ");
+        expect(toHex(fromBase64Loose(text))).toBe(toHex(bytes));
+      }),
+      { numRuns: RUNS },
+    );
+    for (const bad of ["a", "abcde", "ab!d", "ab=c"]) expect(() => fromBase64Loose(bad)).toThrow(TypeError);
   });
 });
 
