@@ -27,7 +27,7 @@ function fixturesBinding(): Record<string, string> {
 
 // The chips and keys are made once for every workers project, and made while the Node tests run (RSA key
 // generation takes seconds, which would otherwise delay the first workers file).
-let commonOptions: ReturnType<typeof buildCommonOptions>;
+const commonOptions = buildCommonOptions();
 
 async function buildCommonOptions() {
   // Lab chips whose ARKs the Worker trusts through EXTRA_TRUSTED_ARKS, as an operator would list them.
@@ -91,7 +91,6 @@ function workersProject(name: string, logLevel: string, include: string[], exclu
 }
 
 const LOG_TESTS = ["test/workers/logs.test.ts"];
-commonOptions = buildCommonOptions();
 
 export default defineConfig({
   test: {

@@ -19,7 +19,6 @@ import { createSevPlatform, type SevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
 import { Inspector } from "./inspector";
 import { percentile, runIfMain, type Row, type Section } from "./report";
-export type { Row, Section };
 
 export const RESOURCE = "default/bench/key";
 
@@ -27,7 +26,6 @@ export const RESOURCE = "default/bench/key";
 export interface BenchKbs {
   kbs: LocalKbs;
   dir: string;
-  token: string;
   chip: SyntheticChip;
   platform: SevPlatform;
   /** The Worker's isolate through wrangler dev's inspector (on a free port). */
@@ -40,12 +38,12 @@ export interface BenchKbs {
 
 let ipCounter = 0;
 /** A fresh address each call: AUTH_PER_IP allows 60 sessions a minute per address. */
-export const nextIp = () => {
+const nextIp = () => {
   const n = ++ipCounter;
   return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 };
 
-export function benchCall(origin: string): Call {
+function benchCall(origin: string): Call {
   return async (path, init = {}) => {
     const headers = new Headers(init.headers);
     if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", nextIp());
@@ -82,7 +80,6 @@ export async function startBenchKbs(opts: { chip?: SyntheticChip; platform?: Sev
   return {
     kbs,
     dir,
-    token,
     chip,
     platform,
     inspector,
@@ -96,12 +93,13 @@ export async function startBenchKbs(opts: { chip?: SyntheticChip; platform?: Sev
 }
 
 export async function registerWorkload(b: BenchKbs, id: string, measurement: Uint8Array, passphrase: string): Promise<void> {
-  let res = await b.admin("POST", "/kbs/v0/register_workload", { workload_id: id, launch_measurement: toHex(measurement), tee_config: "", passphrase });
+  const register = () => b.admin("POST", "/kbs/v0/register_workload", { workload_id: id, launch_measurement: toHex(measurement), tee_config: "", passphrase });
+  let res = await register();
   // wrangler dev reloads the Worker when src/ changes and answers 503 to requests in flight: try again.
   for (let i = 0; i < 5 && res.status === 503; i++) {
     await res.body?.cancel();
     await new Promise((r) => setTimeout(r, 1000));
-    res = await b.admin("POST", "/kbs/v0/register_workload", { workload_id: id, launch_measurement: toHex(measurement), tee_config: "", passphrase });
+    res = await register();
   }
   if (res.status >= 300) throw new Error(`register ${id}: ${res.status} ${await res.text()}`);
   await res.body?.cancel();
@@ -111,6 +109,23 @@ export async function putSecret(b: BenchKbs, id: string, keyId: string, value: s
   const res = await b.admin("PUT", `/kbs/v0/admin/workloads/${id}/secrets/${keyId}`, { value });
   if (res.status >= 300) throw new Error(`secret put ${id} ${keyId}: ${res.status} ${await res.text()}`);
   await res.body?.cancel();
+}
+
+/** The SNP workload both benches attest to, registered with `passphrase`, and its Trustee resource. */
+export async function setUpSnp(b: BenchKbs, passphrase: string): Promise<{ workloadId: string; measurement: Uint8Array }> {
+  const snp = { workloadId: "bench-snp", measurement: new Uint8Array(await crypto.subtle.digest("SHA-384", utf8("bench-snp guest image"))) };
+  await registerWorkload(b, snp.workloadId, snp.measurement, passphrase);
+  await putSecret(b, snp.workloadId, RESOURCE, "bench resource");
+  return snp;
+}
+
+/** The endpoint a guest call is counted under: its first path segment ("/attest", "/resource/…" → "/resource"). */
+export const endpointOf = (path: string) => path.split("/").slice(0, 2).join("/");
+
+/** `res` with its body read in full, so that the time to read it falls inside the caller's measurement. */
+export async function buffered(res: Response): Promise<Response> {
+  const body = await res.arrayBuffer();
+  return new Response(body, { status: res.status, headers: res.headers });
 }
 
 /** The workerd processes in the local KBS's process group (npm start's node → wrangler → workerd). */
@@ -168,21 +183,18 @@ export async function runLoad(opts: { durationS: number; guests: number; log?: (
   const log = opts.log ?? (() => {});
   const b = await startBenchKbs();
   try {
-    const snp = { workloadId: "bench-snp", measurement: new Uint8Array(await crypto.subtle.digest("SHA-384", utf8("bench-snp guest image"))) };
     const passphrase = "bench passphrase";
-    await registerWorkload(b, snp.workloadId, snp.measurement, passphrase);
-    await putSecret(b, snp.workloadId, RESOURCE, "bench resource");
+    const snp = await setUpSnp(b, passphrase);
     const latency = new Map<string, number[]>();
     const timed =
       (proto: string): Call =>
       async (path, init) => {
         const t0 = performance.now();
-        const res = await b.call(path, init);
-        const body = await res.arrayBuffer();
+        const res = await buffered(await b.call(path, init));
         const ms = performance.now() - t0;
-        const name = `${proto} ${path.split("/").slice(0, 2).join("/")}`;
+        const name = `${proto} ${endpointOf(path)}`;
         (latency.get(name) ?? latency.set(name, []).get(name)!).push(ms);
-        return new Response(body, { status: res.status, headers: res.headers });
+        return res;
       };
     const legacy = guestClient(timed("legacy"));
     const trustee = guestClient(timed("trustee"));

@@ -2,35 +2,24 @@
 // (createLaunchSession: ECDH, KDF, wrapping TEK/TIK) — beside its own crypto floor measured in the same run,
 // on AMD's real Naples, Rome and Milan chains (test/fixtures/sev-legacy, see test/fixtures/MANIFEST.md).
 // Run alone with `tsx bench/sev.ts`; bench/run.ts imports `measure`.
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { buf, concat, reversed, sha256, toBase64Url } from "../src/crypto/bytes";
-import { caCanonicalBytes, caSignedSize, decodeCaCertificate, decodeSevCertificate, SEV_SIGNED_SIZE } from "../src/tee/sev/certs";
+import { caCanonicalBytes, caSignedSize, SEV_SIGNED_SIZE } from "../src/tee/sev/certs";
 import { clearSevChainCaches, verifySevChain } from "../src/tee/sev/chain";
 import { createLaunchSession, ecdhWith, kdf } from "../src/tee/sev/launch";
 import { PINNED_SEV_ARKS } from "../src/tee/sev/trust";
 import type { AmdCaCertificate, SevCertificate, SevChain, SevPolicy, SevTrustAnchors } from "../src/tee/sev/types";
-import { FIXTURES } from "../test/helpers/fixtures";
+import { sevLegacyChain } from "../test/helpers/fixtures";
 import { median, ms, runIfMain, stats, type Row, type Section } from "./report";
 
-const DATA = resolve(FIXTURES, "sev-legacy");
 const N = 200;
 const TARGET = 1.5;
 const TRUST: SevTrustAnchors = { pinned: PINNED_SEV_ARKS, extra: new Set() };
 const POLICY: SevPolicy = { flags: 0x03, minfw: { major: 0, minor: 0 } };
 
-const file = (name: string) => new Uint8Array(readFileSync(resolve(DATA, name)));
-
-function chainOf(gen: string, source: string): SevChain {
-  const sev = (role: string) => decodeSevCertificate(file(`${gen}-${role}-${source}.cert`), role);
-  const ca = (role: string) => decodeCaCertificate(file(`amd-ca-${gen}-${role}.cert`));
-  return { ca: { ark: ca("ark"), ask: ca("ask") }, sev: { pdh: sev("pdh"), pek: sev("pek"), oca: sev("oca"), cek: sev("cek") } };
-}
-
 const CHAINS = [
-  { name: "Naples", chain: chainOf("naples", "virteesev") },
-  { name: "Rome", chain: chainOf("rome", "virteesev") },
-  { name: "Milan", chain: chainOf("milan", "kbstypes-sev_request") },
+  { name: "Naples", chain: sevLegacyChain("naples") },
+  { name: "Rome", chain: sevLegacyChain("rome") },
+  { name: "Milan", chain: sevLegacyChain("milan", "milan", "kbstypes-sev_request") },
 ];
 
 // ---- The crypto floor: the same WebCrypto operations the /auth path cannot avoid, called directly. ----

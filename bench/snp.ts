@@ -3,8 +3,8 @@
 // (ARK and ASK already verified), and a cold isolate (every cache empty), beside the cold path's WebCrypto
 // floor. Ratios, not absolute times, are the point. Also the published peer @tinfoilsh/verifier when it
 // can be installed into a temporary folder (never a project dependency: it is AGPL).
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buf } from "../src/crypto/bytes";
 import { certificatesFrom } from "../src/tee/snp/certtable";
@@ -12,7 +12,7 @@ import { parseReport, SIGNED_SIZE } from "../src/tee/snp/report";
 import { trustAnchors } from "../src/tee/snp/trust";
 import { clearVekCaches, clearVerifierCaches, verifySnpReport } from "../src/tee/snp/verify";
 import { importVekKey, parseCertificate } from "../src/tee/snp/x509";
-import { FIXTURES } from "../test/helpers/fixtures";
+import { fixture, productOf, reportBytes } from "../test/helpers/fixtures";
 import { certificatesOf, createCrl, createSyntheticChip } from "../lab/synthetic-amd";
 import { median, runIfMain, sample, stats, type Row, type Section } from "./report";
 
@@ -44,18 +44,30 @@ function ratioOf(rounds: { value: number; floor: number }[]): Ratio {
 export const fmt = (r: Ratio) => `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.max.toFixed(2)}), ${r.ms.toFixed(3)} ms`;
 
 function loadCase(c: (typeof cases)[number]) {
-  const raw = readFileSync(resolve(FIXTURES, c.report));
-  const report = raw.length === 1184 ? new Uint8Array(raw) : Uint8Array.from(Buffer.from(raw.toString("utf8").trim(), "hex"));
   const files = [c.vek, `amd-roots/canonical/${c.line}-ask.pem`, `amd-roots/canonical/${c.line}-ark.pem`];
-  const certificates = files.flatMap((f) => certificatesFrom(new Uint8Array(readFileSync(resolve(FIXTURES, f)))));
-  const product = (c.line[0]!.toUpperCase() + c.line.slice(1)) as "Milan" | "Genoa" | "Turin";
-  return { report, certificates, product };
+  return { report: reportBytes(c.report), certificates: files.flatMap((f) => certificatesFrom(fixture(f))), product: productOf(c.line) };
 }
 
 
+type Certificate = ReturnType<typeof parseCertificate>;
+
+/** The unit of every ratio: one ECDSA P-384 verify of the report's own signature by a pre-imported VEK key. */
+async function ecdsaFloor(vekDer: Uint8Array, report: Uint8Array): Promise<() => Promise<boolean>> {
+  const key = await importVekKey(parseCertificate(vekDer).spki);
+  const { signature, bytes } = parseReport(report);
+  return () => crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, key, buf(signature), buf(bytes.subarray(0, SIGNED_SIZE)));
+}
+
+/** The floors' common tail: the VEK's RSA-PSS signature by the ASK key, then the VEK's ECDSA import and the report's verify. */
+async function vekAndReport(askKey: CryptoKey, vek: Certificate, signature: Uint8Array, bytes: Uint8Array): Promise<void> {
+  await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 48 }, askKey, buf(vek.signature), buf(vek.tbs));
+  const vekKey = await crypto.subtle.importKey("spki", buf(vek.spki), { name: "ECDSA", namedCurve: "P-384" }, false, ["verify"]);
+  await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, vekKey, buf(signature), buf(bytes.subarray(0, SIGNED_SIZE)));
+}
+
 /** The WebCrypto work a cold verification cannot avoid: 3 RSA-PSS verifies (ARK self, ASK, VEK) + 1 ECDSA verify + 3 key imports. */
 async function coldFloor(certificates: Uint8Array[], report: Uint8Array): Promise<() => Promise<unknown>> {
-  const [vek, ask, ark] = certificates.map(parseCertificate) as [ReturnType<typeof parseCertificate>, ReturnType<typeof parseCertificate>, ReturnType<typeof parseCertificate>];
+  const [vek, ask, ark] = certificates.map(parseCertificate) as [Certificate, Certificate, Certificate];
   const { signature, bytes } = parseReport(report);
   const rsa = { name: "RSA-PSS", hash: "SHA-384" };
   return async () => {
@@ -63,22 +75,16 @@ async function coldFloor(certificates: Uint8Array[], report: Uint8Array): Promis
     await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 48 }, arkKey, buf(ark.signature), buf(ark.tbs));
     await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 48 }, arkKey, buf(ask.signature), buf(ask.tbs));
     const askKey = await crypto.subtle.importKey("spki", buf(ask.spki), rsa, false, ["verify"]);
-    await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 48 }, askKey, buf(vek.signature), buf(vek.tbs));
-    const vekKey = await crypto.subtle.importKey("spki", buf(vek.spki), { name: "ECDSA", namedCurve: "P-384" }, false, ["verify"]);
-    await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, vekKey, buf(signature), buf(bytes.subarray(0, SIGNED_SIZE)));
+    await vekAndReport(askKey, vek, signature, bytes);
   };
 }
 
 /** The WebCrypto work a new chip in a warm isolate cannot avoid: 1 RSA-PSS verify (VEK by the cached ASK key) + 1 ECDSA import + verify. */
 async function newChipFloor(certificates: Uint8Array[], report: Uint8Array): Promise<() => Promise<unknown>> {
-  const [vek, ask] = certificates.map(parseCertificate) as [ReturnType<typeof parseCertificate>, ReturnType<typeof parseCertificate>];
+  const [vek, ask] = certificates.map(parseCertificate) as [Certificate, Certificate];
   const { signature, bytes } = parseReport(report);
   const askKey = await crypto.subtle.importKey("spki", buf(ask.spki), { name: "RSA-PSS", hash: "SHA-384" }, false, ["verify"]);
-  return async () => {
-    await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 48 }, askKey, buf(vek.signature), buf(vek.tbs));
-    const vekKey = await crypto.subtle.importKey("spki", buf(vek.spki), { name: "ECDSA", namedCurve: "P-384" }, false, ["verify"]);
-    await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, vekKey, buf(signature), buf(bytes.subarray(0, SIGNED_SIZE)));
-  };
+  return () => vekAndReport(askKey, vek, signature, bytes);
 }
 
 export interface ChipResult {
@@ -100,9 +106,7 @@ export async function measureChips(): Promise<ChipResult[]> {
   for (const c of cases) {
     const { report, certificates, product } = loadCase(c);
     const opts = { trust, certificates, productHint: product };
-    const key = await importVekKey(parseCertificate(certificates[0]!).spki);
-    const { signature, bytes } = parseReport(report);
-    const ecdsa = () => crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, key, buf(signature), buf(bytes.subarray(0, SIGNED_SIZE)));
+    const ecdsa = await ecdsaFloor(certificates[0]!, report);
     const floorCold = await coldFloor(certificates, report);
     const parseVek = () => parseCertificate(certificates[0]!);
     const parseCa = () => certificates.slice(1).forEach((d) => parseCertificate(d));
@@ -135,9 +139,7 @@ async function measureCrl(): Promise<Row[]> {
   const crl = await createCrl(chip);
   const opts = { trust: await trustAnchors(chip.arkPem), certificates: certificatesOf(chip) };
   const withCrl = { ...opts, revocation: { source: { crl: async () => crl }, mode: "strict" as const } };
-  const key = await importVekKey(parseCertificate(chip.vekDer).spki);
-  const { signature, bytes } = parseReport(report);
-  const ecdsa = () => crypto.subtle.verify({ name: "ECDSA", hash: "SHA-384" }, key, buf(signature), buf(bytes.subarray(0, SIGNED_SIZE)));
+  const ecdsa = await ecdsaFloor(chip.vekDer, report);
   await verifySnpReport(report, withCrl);
   const rounds: { value: number; floor: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -148,11 +150,9 @@ async function measureCrl(): Promise<Row[]> {
 }
 
 /** The published peer, installed into a temporary folder at run time (never a project dependency). */
-export async function measureTinfoil(floorFor: (name: string) => number): Promise<{ rows: Row[]; notes: string[] }> {
+export async function measureTinfoil(): Promise<{ rows: Row[]; notes: string[] }> {
   const { execFileSync } = await import("node:child_process");
-  const { mkdtempSync, existsSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   const dir = process.env.TINFOIL_DIR ?? mkdtempSync(join(tmpdir(), "tinfoil-"));
   const pkg = join(dir, "node_modules/@tinfoilsh/verifier");
   if (!existsSync(pkg)) {
@@ -164,15 +164,10 @@ export async function measureTinfoil(floorFor: (name: string) => number): Promis
       return { rows: [{ name: "@tinfoilsh/verifier 1.1.0", value: "not measured", note: "install failed" }], notes: [`@tinfoilsh/verifier@1.1.0 could not be installed into a temporary folder, so it was skipped: \`${msg.trim()}\``] };
     }
   }
-  return tinfoilRun(pkg, floorFor);
-}
-
-async function tinfoilRun(pkg: string, _floorFor: (name: string) => number): Promise<{ rows: Row[]; notes: string[] }> {
-  const meta = JSON.parse(readFileSync(join2(pkg, "package.json"), "utf8")) as { main?: string; module?: string; exports?: unknown };
-  const mod = (await import(pathToFileURL(join2(pkg, meta.module ?? meta.main ?? "index.js")).href)) as Record<string, unknown>;
+  const meta = JSON.parse(readFileSync(resolve(pkg, "package.json"), "utf8")) as { main?: string; module?: string; exports?: unknown };
+  const mod = (await import(pathToFileURL(resolve(pkg, meta.module ?? meta.main ?? "index.js")).href)) as Record<string, unknown>;
   return { rows: [{ name: "@tinfoilsh/verifier 1.1.0", value: "installed, not measured", note: `exports: ${Object.keys(mod).join(", ")}` }], notes: [] };
 }
-const join2 = (a: string, b: string) => resolve(a, b);
 
 export async function measure(): Promise<Section> {
   const chips = await measureChips();
@@ -212,7 +207,7 @@ export async function measure(): Promise<Section> {
     rows.push({ name: `${c.name}: parsing the ASK + ARK`, value: fmt(c.parseCa) });
   }
   rows.push(...(await measureCrl()));
-  const tinfoil = await measureTinfoil((name) => chips.find((c) => c.name.startsWith(name))?.floorMs ?? chips[0]!.floorMs);
+  const tinfoil = await measureTinfoil();
   rows.push(...tinfoil.rows);
   return {
     title: "SNP verification (Node)",

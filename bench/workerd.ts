@@ -21,8 +21,8 @@ import { createVekFor, type SyntheticChip } from "../lab/synthetic-amd";
 import { createSevPlatform } from "../lab/synthetic-sev";
 import { teeKeyPair } from "../lab/trustee-guest";
 import { GAP, isolateCpuMs, samplingPeriod, ticks, type Tick } from "./inspector";
-import { fmt, putSecret, registerWorkload, RESOURCE, startBenchKbs, workerdPids, type BenchKbs, type Row, type Section } from "./load";
-import { median, runIfMain } from "./report";
+import { buffered, endpointOf, fmt, putSecret, registerWorkload, RESOURCE, setUpSnp, startBenchKbs, workerdPids, type BenchKbs } from "./load";
+import { median, runIfMain, type Row, type Section } from "./report";
 import type { LocalKbs } from "../lab/local-kbs";
 
 const SEV_BUILD: Build = { version: { major: 1, minor: 49 }, build: 6 };
@@ -98,11 +98,7 @@ class Meter {
   }
 
   call: Call = (path, init) =>
-    this.measure(`${this.label} ${path.split("/").slice(0, 2).join("/")}`.trim(), async () => {
-      const res = await this.b.call(path, init);
-      const body = await res.arrayBuffer();
-      return new Response(body, { status: res.status, headers: res.headers });
-    });
+    this.measure(`${this.label} ${endpointOf(path)}`.trim(), async () => buffered(await this.b.call(path, init)));
 
   /**
    * Each step of a flow commits an audit row and moves the session's alarm to 1 s later (EXPORT_DELAY_MS in
@@ -182,11 +178,9 @@ interface Lab {
 }
 
 async function setUp(b: BenchKbs): Promise<Lab> {
-  const snp = { workloadId: "bench-snp", measurement: new Uint8Array(await crypto.subtle.digest("SHA-384", utf8("bench-snp guest image"))) };
+  const snp = await setUpSnp(b, "snp passphrase");
   const sev = { workloadId: "bench-sev", digest: await sha256(utf8("bench-sev launch digest")) };
-  await registerWorkload(b, snp.workloadId, snp.measurement, "snp passphrase");
   await registerWorkload(b, sev.workloadId, sev.digest, "sev passphrase");
-  await putSecret(b, snp.workloadId, RESOURCE, "bench resource");
   const [rsaKey, ecKey] = await Promise.all([guestKey(), teeKeyPair("EC-P256")]);
   return { b, snp, sev, rsaKey, ecKey };
 }

@@ -1,31 +1,15 @@
 // The admin commands: workloads, their secrets, rewrap and the audit log, through a running KBS's admin API.
 import { verifyAuditLog } from "../src/audit/client";
 import { toHex } from "../src/crypto/bytes";
+import type * as z from "zod/mini";
+import type { Rewrapped, SecretStored, WorkloadDetail, WorkloadList } from "../src/http/admin";
 import { KeyId, LaunchMeasurement, SecretValue, teeOfMeasurement, WorkloadId } from "../src/http/body";
 import { adminHelp, connect, CONNECTION_OPTIONS, JSON_OPTION, KbsRefused, type Kbs } from "./client";
 import { EXIT, parseCommand, printJson, printTable, readInput, UsageError, type Command, type Io } from "./command";
 
-/** What GET /kbs/v0/admin/workloads/<id> answers (GET /workloads lists the same without secrets). */
-interface WorkloadJson {
-  workload_id: string;
-  launch_measurement: string;
-  tee: "snp" | "sev";
-  tee_config: string;
-  generation: number;
-  created_at: number;
-  updated_at: number;
-  deleted_at: number | null;
-  secrets?: SecretJson[];
-}
-
-interface SecretJson {
-  key_id: string;
-  version: number;
-  master_key: string;
-  created_at: number;
-  created_by: string;
-  deleted_at: number | null;
-}
+/** What GET /kbs/v0/admin/workloads/<id> answers (GET /workloads lists the same without secrets: WorkloadList). */
+type WorkloadJson = z.output<typeof WorkloadDetail>;
+type SecretJson = WorkloadJson["secrets"][number];
 
 const time = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"));
 
@@ -124,9 +108,9 @@ async function workloadRegister(args: string[], io: Io): Promise<number> {
 async function workloadList(args: string[], io: Io): Promise<number> {
   const { values } = parseCommand(args, { ...CONNECTION_OPTIONS, ...JSON_OPTION });
   const kbs = connect(values, io);
-  const workloads: WorkloadJson[] = [];
+  const workloads: z.output<typeof WorkloadList>["workloads"] = [];
   for (let after = ""; ; ) {
-    const page = await kbs.call<{ workloads: WorkloadJson[]; next: string | null }>("GET", `/kbs/v0/admin/workloads?limit=500&after=${encodeURIComponent(after)}`);
+    const page = await kbs.call<z.output<typeof WorkloadList>>("GET", `/kbs/v0/admin/workloads?limit=500&after=${encodeURIComponent(after)}`);
     workloads.push(...page.workloads);
     if (page.next === null) break;
     after = page.next;
@@ -209,7 +193,7 @@ async function secretPut(args: string[], io: Io): Promise<number> {
   const kbs = connect(values, io);
   let version: number;
   if ("text" in value) {
-    ({ version } = await kbs.call<{ version: number }>("PUT", secretPath(id, key), { value: value.text }));
+    ({ version } = await kbs.call<z.output<typeof SecretStored>>("PUT", secretPath(id, key), { value: value.text }));
   } else {
     // Trustee's resource API answers every refusal but a few as 401: check the workload here, where a refusal is plain.
     const w = await findWorkload(kbs, id);
@@ -254,7 +238,7 @@ async function secretDelete(args: string[], io: Io): Promise<number> {
 
 async function rewrap(args: string[], io: Io): Promise<number> {
   const { values } = parseCommand(args, { ...CONNECTION_OPTIONS, ...JSON_OPTION });
-  const result = await connect(values, io).call<{ rewrapped: number; total: number }>("POST", "/kbs/v0/admin/rewrap");
+  const result = await connect(values, io).call<z.output<typeof Rewrapped>>("POST", "/kbs/v0/admin/rewrap");
   if (values.json) printJson(io, result);
   else io.stdout(`re-wrapped ${result.rewrapped} of ${result.total} data keys under the active master key\n`);
   return EXIT.ok;

@@ -2,7 +2,9 @@
 // depend on AMD's KDS. The KBS keeps only what chains to a pinned or listed ARK; this side reads, sorts and sends.
 import { readdirSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
+import type * as z from "zod/mini";
 import { toBase64 } from "../src/crypto/bytes";
+import type { AmdImportAnswer } from "../src/http/admin-amd";
 import { PemError, pemBlocks } from "../src/crypto/pem";
 import { parseCrl } from "../src/tee/snp/crl";
 import { VerificationError } from "../src/tee/snp/types";
@@ -164,8 +166,8 @@ async function amdImport(args: string[], io: Io): Promise<number> {
   for (const batch of parts) {
     const fields = Object.fromEntries(Object.keys(FIELDS).map((f) => [f, batch.filter((b) => b.field === f)])) as Record<Field, Item[]>;
     const body = Object.fromEntries(Object.entries(fields).map(([f, list]) => [f, list.map((b) => toBase64(b.der))]));
-    const answer = await kbs!.call<{ imported: number; refused: { field: Field; index: number; reason: string }[] }>("POST", "/kbs/v0/admin/amd/certificates", body);
-    const refused = new Map(answer.refused.map((r) => [fields[r.field][r.index], r.reason]));
+    const answer = await kbs!.call<z.output<typeof AmdImportAnswer>>("POST", "/kbs/v0/admin/amd/certificates", body);
+    const refused = new Map(answer.refused.map((r) => [fields[r.field as Field][r.index], r.reason]));
     for (const item of batch) outcomes.push({ source: item.source, what: item.what, refused: refused.get(item) ?? null });
     sent += batch.length;
     if (parts.length > 1) io.stderr(`kbs: sent ${sent} of ${items.length}\n`);

@@ -95,6 +95,9 @@ async function expectOk(step: string, res: Response): Promise<Response> {
   return res;
 }
 
+/** The session id in reference-kbs's exact Set-Cookie of /auth, or undefined if the header is not that. */
+const legacyCookie = (res: Response): string | undefined => /^session_id=([0-9a-f]{32}); SameSite=Strict; Path=\/$/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+
 /** Each guest request of the three protocols, over `call`. */
 export function guestClient(call: Call) {
   const client = {
@@ -102,7 +105,7 @@ export function guestClient(call: Call) {
     async auth(workloadId: string): Promise<Session> {
       const res = await expectOk("auth", await call("/auth", { method: "POST", headers: JSON_HEADERS, body: `{"extra-params":"{\\"workload_id\\":\\"${workloadId}\\"}","tee":"snp","version":"0.0.0"}` }));
       const { nonce } = (await res.json()) as { nonce: string };
-      const cookie = /^session_id=([0-9a-f]{32}); SameSite=Strict; Path=\/$/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+      const cookie = legacyCookie(res);
       if (cookie !== nonce) throw new Error("cookie and nonce differ");
       return { nonce, cookie: `session_id=${cookie}` };
     },
@@ -123,14 +126,13 @@ export function guestClient(call: Call) {
 
     /** SEV /auth as libkrun's VMM: the platform's chain (as the clients send it) and its firmware build. */
     async sevAuth(workloadId: string, chain: unknown, build: Build): Promise<SevSession> {
-      const res = await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(workloadId, chain, build) });
+      const res = await expectOk("auth", await call("/auth", { method: "POST", headers: JSON_HEADERS, body: sevAuthBody(workloadId, chain, build) }));
       const text = await res.text();
-      if (res.status !== 200) throw new Error(`auth: ${res.status} ${text}`);
       // Outer keys sorted (serde_json::Value), inner string in struct order.
       if (!text.startsWith('{"extra-params":"{\\"id\\":')) throw new Error(`not reference-kbs's SEV challenge: ${text}`);
       const challenge = JSON.parse(text) as { nonce: string; "extra-params": string };
       const sev = JSON.parse(challenge["extra-params"]) as { id: string; start: StartJson };
-      const cookie = /^session_id=([0-9a-f]{32}); SameSite=Strict; Path=\/$/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+      const cookie = legacyCookie(res);
       if (sev.id !== challenge.nonce || cookie !== challenge.nonce) throw new Error("session id, nonce and cookie differ");
       return { nonce: challenge.nonce, cookie: `session_id=${cookie}`, start: sev.start, extraParams: challenge["extra-params"] };
     },

@@ -11,7 +11,8 @@ export interface GuestKey {
 
 const big = (b: Uint8Array) => BigInt(`0x${toHex(b) || "0"}`);
 
-function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
+/** base^exp mod `mod` (square-and-multiply; base is reduced first, exp ≥ 0). */
+export function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
   let result = 1n;
   base %= mod;
   for (; exp > 0n; exp >>= 1n, base = (base * base) % mod) if (exp & 1n) result = (result * base) % mod;

@@ -11,7 +11,7 @@
 // let one chip's ARK vouch for another's chain.
 
 import * as asn1js from "asn1js";
-import { buf, fromBase64, fromHex, isAllZero, reversed, toBase64, toHex, utf8 } from "../src/crypto/bytes";
+import { buf, concat, fromBase64, fromHex, isAllZero, reversed, toBase64, toHex, utf8 } from "../src/crypto/bytes";
 import { toPem } from "../src/crypto/pem";
 import type { FirmwareVersion, Product, SignerKind, Tcb } from "../src/tee/snp/types";
 
@@ -292,8 +292,6 @@ function tlv(tag: number, content: Uint8Array): Uint8Array {
   return Uint8Array.from([tag, ...length, ...content]);
 }
 
-const concat = (parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
-
 /**
  * `cert` with `edits` applied to its TBSCertificate, signed again (RSASSA-PSS SHA-384 / salt 48) with
  * `signWith`: the chip's ARK key for an ARK or intermediate, its ASK key for a VEK. Parts left alone keep
@@ -326,25 +324,25 @@ export async function reissue(cert: Uint8Array, signWith: CryptoKey, edits: Cert
       };
     });
     const rebuilt = edits.extensions(listed).map((x) => der(extension(x.oid, x.value, x.critical)));
-    tailBytes = [tlv(0xa3, tlv(0x30, concat(rebuilt)))];
+    tailBytes = [tlv(0xa3, tlv(0x30, concat(...rebuilt)))];
   }
   const versionBytes = edits.version === undefined ? [bytes(version!)] : edits.version === null ? [] : [der(explicit(0, new asn1js.Integer({ value: edits.version })))];
   const tbsDer = tlv(
     0x30,
-    concat([
+    concat(
       ...versionBytes,
       bytes(serial!),
       edits.signatureAlgorithm ?? bytes(innerAlgorithm!),
       name(issuer!, edits.issuer),
-      tlv(0x30, concat([time(notBefore!, edits.notBefore), time(notAfter!, edits.notAfter)])),
+      tlv(0x30, concat(time(notBefore!, edits.notBefore), time(notAfter!, edits.notAfter))),
       name(subject!, edits.subject),
       bytes(spki!),
       ...(edits.tbsTail ?? ((t) => t))(tailBytes),
-    ]),
+    ),
   );
   const signature = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 48 }, signWith, buf(tbsDer)));
-  const signatureValue = tlv(0x03, concat([Uint8Array.of(0), signature]));
-  return tlv(0x30, concat([tbsDer, edits.signatureAlgorithm ?? bytes(algorithm), signatureValue, ...(edits.trailing ?? [])]));
+  const signatureValue = tlv(0x03, concat(Uint8Array.of(0), signature));
+  return tlv(0x30, concat(tbsDer, edits.signatureAlgorithm ?? bytes(algorithm), signatureValue, ...(edits.trailing ?? [])));
 }
 
 const RSA_PSS_GEN = {

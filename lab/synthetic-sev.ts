@@ -6,6 +6,7 @@ import { buf, concat, fromBase64Loose, fromHex, reversed } from "../src/crypto/b
 import { decodeSevCertificate, encodeCaCertificate, encodeSevCertificate } from "../src/tee/sev/certs";
 import { sevChainToJson } from "../src/tee/sev/json";
 import { ecdhWith, kdf } from "../src/tee/sev/launch";
+import { modPow } from "./guest";
 import { Algo, Usage, type AmdCaCertificate, type Build, type LaunchMeasurement, type SevCertificate, type SevChain, type SevPublicKey, type SevSignatureSlot } from "../src/tee/sev/types";
 
 const EMPTY_SLOT = (): SevSignatureSlot => ({ usage: Usage.INVALID, algo: Algo.NONE, signature: new Uint8Array(512) });
@@ -114,17 +115,11 @@ export async function createSevPlatform(opts: SevPlatformOptions = {}): Promise<
 const P = 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n;
 const B = 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn;
 
-function modPow(base: bigint, exp: bigint): bigint {
-  let result = 1n;
-  for (let b = base % P, e = exp; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
-  return result;
-}
-
 /** The smallest x ≥ `from` with a point (x, y) on y² = x³ − 3x + b (P = 3 mod 4, so y = rhs^((P+1)/4)). */
 function pointWithB(b: bigint, from: bigint): { x: bigint; y: bigint } {
   for (let x = from; ; x++) {
     const rhs = (((x * x - 3n) * x + b) % P + P) % P;
-    const y = modPow(rhs, (P + 1n) / 4n);
+    const y = modPow(rhs, (P + 1n) / 4n, P);
     if ((y * y) % P === rhs) return { x, y };
   }
 }

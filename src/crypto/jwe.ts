@@ -3,9 +3,9 @@
 // WebCrypto lacks (src/crypto/rsa.ts goes through node:crypto, as in the legacy protocol).
 
 import { TeeError } from "../errors";
-import { buf, concat, fromBase64Loose, toBase64, toBase64Url, utf8 } from "./bytes";
+import { buf, concat, fromBase64Loose, toBase64Url, utf8 } from "./bytes";
 import { canonicalJson } from "./jcs";
-import { parseRsaPublicKey, rsaPkcs1Encrypt, type RsaPublicKey } from "./rsa";
+import { rsaPkcs1Encrypt, rsaPublicKey, type RsaPublicKey } from "./rsa";
 
 /** The guest keys the Trustee protocol carries in `tee-pubkey` that we encrypt to. */
 export type TeeJwk =
@@ -55,7 +55,7 @@ async function recipientOf(jwk: TeeJwk): Promise<Recipient> {
     const { n, e } = jwk as { n: unknown; e: unknown };
     let rsa: RsaPublicKey;
     try {
-      rsa = parseRsaPublicKey(toBase64(fromBase64Url(n, "n")), toBase64(fromBase64Url(e, "e")));
+      rsa = rsaPublicKey(fromBase64Url(n, "n"), fromBase64Url(e, "e"));
     } catch (err) {
       if (err instanceof TeeError) throw err;
       invalid(`tee-pubkey: ${(err as Error).message}`);

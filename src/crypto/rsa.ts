@@ -24,11 +24,18 @@ function stripLeadingZeros(b: Uint8Array): Uint8Array {
 export function parseRsaPublicKey(kMod: string, kExp: string): RsaPublicKey {
   let n: Uint8Array, e: Uint8Array;
   try {
-    n = stripLeadingZeros(fromBase64(kMod));
-    e = stripLeadingZeros(fromBase64(kExp));
+    n = fromBase64(kMod);
+    e = fromBase64(kExp);
   } catch {
     throw new TypeError("k-mod and k-exp must be standard padded base64");
   }
+  return rsaPublicKey(n, e);
+}
+
+/** An RSA public key from big-endian modulus and exponent bytes (leading zeros allowed); throws a TypeError with a human reason when unusable. */
+export function rsaPublicKey(modulus: Uint8Array, exponent: Uint8Array): RsaPublicKey {
+  const n = stripLeadingZeros(modulus);
+  const e = stripLeadingZeros(exponent);
   const bits = n.length * 8 - Math.clz32(n[0] ?? 0) + 24;
   if (bits < MIN_BITS || bits > MAX_BITS) throw new TypeError(`RSA modulus must have ${MIN_BITS}-${MAX_BITS} bits, got ${bits}`);
   if ((n[n.length - 1]! & 1) === 0) throw new TypeError("RSA modulus must be odd");

@@ -108,6 +108,12 @@ export function validate<T extends z.ZodMiniType>(schema: T, value: unknown, wha
   return result.data;
 }
 
+/** The key id of a Trustee resource path; a "/" decoded from %2F inside a segment makes more than three segments, which KeyId refuses. */
+export function resourceKeyId(c: Context): string {
+  const { repository, type, tag } = c.req.param() as { repository: string; type: string; tag: string };
+  return validate(KeyId, `${repository}/${type}/${tag}`, "resource path");
+}
+
 /** The first string (key or value) that is not well-formed UTF-16: a lone surrogate from a "\\ud800" escape. */
 function hasLoneSurrogate(value: unknown): boolean {
   // Iterative: a body nested thousands deep (well within the size limit) must not overflow the stack.

@@ -9,7 +9,7 @@ import { parseLaunchMeasurement, parseSevRequest } from "../tee/sev/json";
 import { PRODUCTS } from "../tee/snp/types";
 import { requireAdmin, requireWorkload, type AdminEnv } from "./admin-auth";
 import { clientIp, throttle } from "./limits";
-import { answerOf, cookieSessionId, newSessionId } from "./sessions";
+import { answerOf, cookieSessionId, newSessionId, refuseHead } from "./sessions";
 import { trusteeAuth } from "./trustee";
 import { jsonBody, LaunchMeasurement, parse, SecretValue, teeOfMeasurement, validate, WorkloadId } from "./body";
 import { fail } from "./problem";
@@ -134,11 +134,7 @@ legacy.post("/attest", async (c) => {
 });
 
 legacy.get("/key/:key_id", async (c) => {
-  // Hono routes HEAD to this handler and drops the body: that would be a real, audited release.
-  if (c.req.method === "HEAD") {
-    c.header("allow", "GET");
-    fail(405, "method-not-allowed", "use GET for /key");
-  }
+  refuseHead(c, "/key");
   // Refused before any lookup: key ids are workload-id shaped, at most 128 characters.
   const keyId = validate(WorkloadId, c.req.param("key_id"), "key id");
   const id = await sessionId(c);

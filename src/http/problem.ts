@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { Refused, type Refusal } from "../errors";
-import { isTrustee, trusteeProblemResponse } from "./trustee-errors";
+import { isTrustee, trusteeProblem } from "./trustee-errors";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -29,9 +29,8 @@ export function problemBody(p: Pick<Refusal, "code" | "detail" | "status">): str
 
 /** Every refusal is rendered here: in Trustee's shape on its surface (src/http/trustee-errors.ts), else ours. */
 export function problemResponse(c: Context, p: Refusal): Response {
-  if (isTrustee(c)) return trusteeProblemResponse(c, p);
-  const body = problemBody(p);
+  const { body, status } = isTrustee(c) ? trusteeProblem(c, p) : { body: problemBody(p), status: p.status };
   const headers: Record<string, string> = { "content-type": PROBLEM_CONTENT_TYPE };
   if (p.retryAfter !== undefined) headers["retry-after"] = String(p.retryAfter);
-  return c.body(body, p.status as 400, headers);
+  return c.body(body, status as 400, headers);
 }

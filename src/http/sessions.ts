@@ -6,6 +6,7 @@ import { toHex } from "../crypto/bytes";
 import { Refused, type Refusal } from "../errors";
 import { NO_SESSION } from "../session/outcome";
 import { clientIp, throttle } from "./limits";
+import { fail } from "./problem";
 
 /**
  * RPC results arrive wrapped (Disposable), so this narrows by shape rather than by Outcome<T>. A cookie
@@ -17,6 +18,16 @@ export async function answerOf<E extends { Bindings: Env }, O extends { ok: true
   const { refusal } = outcome as { refusal: Refusal };
   if (refusal.code === NO_SESSION.refusal.code) await throttle(c.env.INVALID_SESSIONS_PER_IP, clientIp(c), "requests without a valid session from this address");
   throw new Refused(refusal);
+}
+
+/**
+ * Hono routes HEAD to a GET handler and drops the body: on a release route that would be a real, audited
+ * release whose secret nobody receives. Refused instead.
+ */
+export function refuseHead(c: Context, what: string): void {
+  if (c.req.method !== "HEAD") return;
+  c.header("allow", "GET");
+  fail(405, "method-not-allowed", `use GET for ${what}`);
 }
 
 /** A session id: 128 random bits as 32 lowercase hex digits (both protocols' cookies carry it). */

@@ -8,7 +8,7 @@
 import { Hono, type Context } from "hono";
 import { requireAdmin, requireWorkload, type AdminEnv } from "./admin-auth";
 import { addSecretVersion, softDeleteSecret } from "./admin";
-import { KeyId, resourceBody, validate, WorkloadId } from "./body";
+import { resourceBody, resourceKeyId, validate, WorkloadId } from "./body";
 import { fail } from "./problem";
 import { trusteeSurface } from "./trustee-errors";
 
@@ -18,10 +18,8 @@ const PATH = "/resource/:repository/:type/:tag";
 
 /** The resource's key id and the workload it is bound to, within the caller's scope. */
 function binding(c: Context<AdminEnv>): { workloadId: string; keyId: string } {
-  const { repository, type, tag } = c.req.param() as { repository: string; type: string; tag: string };
-  // A "/" decoded from %2F inside a segment makes more than three segments: KeyId refuses it.
-  const keyId = validate(KeyId, `${repository}/${type}/${tag}`, "resource path");
-  const workloadId = validate(WorkloadId, c.req.query("workload_id") ?? repository, "workload_id");
+  const keyId = resourceKeyId(c);
+  const workloadId = validate(WorkloadId, c.req.query("workload_id") ?? c.req.param("repository"), "workload_id");
   requireWorkload(c, workloadId);
   return { workloadId, keyId };
 }

@@ -80,9 +80,7 @@ function trusteeProblemBody(refusal: Pick<Refusal, "code" | "detail">, defaultVa
   return JSON.stringify({ type: `${TRUSTEE_ERROR_TYPE_PREFIX}/${variant}`, detail: refusal.detail });
 }
 
-/** Renders a refusal on a marked request; problemResponse calls this, so handlers just throw. */
-export function trusteeProblemResponse(c: Context, refusal: Refusal): Response {
-  const headers: Record<string, string> = { "content-type": "application/problem+json" };
-  if (refusal.retryAfter !== undefined) headers["retry-after"] = String(refusal.retryAfter);
-  return c.body(trusteeProblemBody(refusal, c.get("trustee") ?? "AttestationError"), trusteeStatus(refusal) as 401, headers);
+/** A refusal on a marked request, as Trustee's clients expect it: problemResponse renders it, so handlers just throw. */
+export function trusteeProblem(c: Context, refusal: Refusal): { body: string; status: Refusal["status"] } {
+  return { body: trusteeProblemBody(refusal, c.get("trustee") ?? "AttestationError"), status: trusteeStatus(refusal) };
 }

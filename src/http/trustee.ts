@@ -13,10 +13,10 @@ import { NO_TRUSTEE_SESSION } from "../session/outcome";
 import { tokenSession } from "../trustee/token";
 import { TeePubKeyJwk } from "../trustee/runtime-data";
 import type { Env } from "../env";
-import { jsonBody, KeyId, validate } from "./body";
+import { jsonBody, resourceKeyId } from "./body";
 import type { AuthAnswer, AuthRequest } from "./legacy";
 import { fail } from "./problem";
-import { answerOf, cookieSessionId, newSessionId } from "./sessions";
+import { answerOf, cookieSessionId, newSessionId, refuseHead } from "./sessions";
 import { markTrustee } from "./trustee-errors";
 
 type TrusteeEnv = { Bindings: Env };
@@ -96,14 +96,9 @@ async function resourceSession(c: Context<TrusteeEnv>): Promise<{ stub: ReturnTy
 }
 
 trustee.get("/resource/:repository/:type/:tag", async (c) => {
-  // Hono routes HEAD here and drops the body: that would be a real, audited release.
-  if (c.req.method === "HEAD") {
-    c.header("allow", "GET");
-    fail(405, "method-not-allowed", "use GET for /resource");
-  }
-  const { repository, type, tag } = c.req.param();
-  // Refused before any lookup: a "/" decoded from %2F would make more than three segments.
-  const path = validate(KeyId, `${repository}/${type}/${tag}`, "resource path");
+  refuseHead(c, "/resource");
+  // Refused before any lookup.
+  const path = resourceKeyId(c);
   const { stub, token } = await resourceSession(c);
   const { body } = await answerOf(c, await stub.releaseResource(path, token, currentRequestId()));
   return c.body(body, 200, { "content-type": "application/json" });

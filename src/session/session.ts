@@ -17,7 +17,7 @@ import { cacheDb } from "./cache-db";
 import { signAttestationToken } from "../trustee/token";
 import { NO_SESSION, NO_TRUSTEE_SESSION, refuse, type Outcome } from "./outcome";
 import { checkSevMeasurement, hasSevLaunch, SEV_SCHEMA, sevSecretBody, startSevLaunch } from "./sev";
-import { isVerifiedRefusal, judgeSnpEvidence, snpAttested, snpSecretBody, type SnpEvidence, type TeePubKey } from "./snp";
+import { isVerifiedRefusal, judgeSnpEvidence, snpAttested, snpSecretBody, type SnpAttested, type SnpEvidence, type TeePubKey } from "./snp";
 import { annotatedEvidence, chooseWorkload, policyMeasurements, verifyTrusteeEvidence, type TrusteeAttestation } from "./trustee";
 
 export type { SnpEvidence, TeePubKey } from "./snp";
@@ -117,6 +117,18 @@ const traced = <T>(requestId: string | undefined, run: () => Promise<T>): Promis
 const EXPORT_RETRY_MS = 30_000;
 /** Rows wait this long for export, so a whole auth → attest → key flow usually goes out in one D1 batch. */
 const EXPORT_DELAY_MS = 1_000;
+
+/**
+ * An accepted SNP attestation (either protocol): the session's attested columns, plus the protocol's own
+ * (`columns`), and its audit details.
+ */
+function attestedSnp(a: SnpAttested, at: { now: number; deadline: number; generation: number; bookmark: string | null }, columns: Record<string, SqlStorageValue>) {
+  const set = { ...columns, deadline: at.deadline, attested_at: at.now, measurement: a.measurement, reported_tcb: a.reportedTcb, chip_hash: a.chipHash, generation: at.generation, bookmark: at.bookmark };
+  return {
+    write: (sql: SqlStorage) => sql.exec(`UPDATE session SET state = 'attested', ${Object.keys(set).map((c) => `${c} = ?`).join(", ")}`, ...Object.values(set)),
+    details: { measurement: a.measurement, reported_tcb: a.reportedTcb, chip_id_sha256: a.chipHash, revocation: a.revocation },
+  };
+}
 
 // A burnt session can never use its SEV transport keys, or its Trustee token and key, again: they go now.
 const burn = (sql: SqlStorage) => sql.exec("UPDATE session SET state = 'failed'; DELETE FROM sev; DELETE FROM trustee");
@@ -327,23 +339,9 @@ export class AttestationSession extends DurableObject<Env> {
       if (!workload) return this.commit("attest", judged(refuse(400, "workload-unknown", `workload "${row.workload_id}" is no longer registered`), burn));
       const caches = cacheDb(this.env, db, (p) => this.ctx.waitUntil(p));
       const attested = await judgeSnpEvidence(settings, caches, row.session_id, workload, pubkey, evidence, now);
-      const deadline = now.getTime() + settings.sessionTtlMs;
-      const bookmark = db.getBookmark();
-      const writes = (sql: SqlStorage) =>
-        sql.exec(
-          "UPDATE session SET state = 'attested', deadline = ?, k_mod = ?, k_exp = ?, attested_at = ?, measurement = ?, reported_tcb = ?, chip_hash = ?, generation = ?, bookmark = ?",
-          deadline,
-          pubkey.kMod,
-          pubkey.kExp,
-          now.getTime(),
-          attested.measurement,
-          attested.reportedTcb,
-          attested.chipHash,
-          workload.generation,
-          bookmark,
-        );
-      const { measurement, reportedTcb, chipHash, revocation } = attested;
-      return this.commit("attest", judged({ ok: true }, writes, { measurement, reported_tcb: reportedTcb, chip_id_sha256: chipHash, revocation }));
+      const at = { now: now.getTime(), deadline: now.getTime() + settings.sessionTtlMs, generation: workload.generation, bookmark: db.getBookmark() };
+      const { write, details } = attestedSnp(attested, at, { k_mod: pubkey.kMod, k_exp: pubkey.kExp });
+      return this.commit("attest", judged({ ok: true }, write, details));
     } catch (e) {
       const refused = await this.refusedSnp(e, row.workload_id);
       return this.commit("attest", judged(refused.outcome, refused.writes, refused.details));
@@ -489,23 +487,13 @@ export class AttestationSession extends DurableObject<Env> {
         session: this.ctx.id.toString(),
         annotatedEvidence: annotatedEvidence(evidence, a),
       });
-      const { measurement, reportedTcb, chipHash, revocation } = await snpAttested(evidence.verified);
-      const bookmark = db.getBookmark();
+      const at = { now: now.getTime(), deadline, generation: workload.generation, bookmark: db.getBookmark() };
+      const { write, details } = attestedSnp(await snpAttested(evidence.verified), at, { workload_id: workload.workloadId });
       const writes = (sql: SqlStorage) => {
-        sql.exec(
-          "UPDATE session SET state = 'attested', workload_id = ?, deadline = ?, attested_at = ?, measurement = ?, reported_tcb = ?, chip_hash = ?, generation = ?, bookmark = ?",
-          workload.workloadId,
-          deadline,
-          now.getTime(),
-          measurement,
-          reportedTcb,
-          chipHash,
-          workload.generation,
-          bookmark,
-        );
+        write(sql);
         sql.exec("UPDATE trustee SET tee_pubkey = ?, token = ?", JSON.stringify(a.runtimeData["tee-pubkey"]), token);
       };
-      return this.commit("attest", judged({ ok: true, token, deadline }, workload.workloadId, writes, { measurement, reported_tcb: reportedTcb, chip_id_sha256: chipHash, revocation }));
+      return this.commit("attest", judged({ ok: true, token, deadline }, workload.workloadId, writes, details));
     } catch (e) {
       // A policy refusal names the first candidate's failing rule: that workload's row, and its budget.
       const charged = isVerifiedRefusal(e) ? (candidates[0]?.workloadId ?? null) : null;

@@ -3,7 +3,6 @@
 // policy accepts it, and describe the result for the attestation token. Refusals are thrown: TeeErrors
 // (VerificationError, PolicyError, evidence-malformed) and Refused for the workload match.
 
-import { parse as parseToml } from "smol-toml";
 import { equalBytes, fromHex, toHex } from "../crypto/bytes";
 import { checkTeeJwk, type TeeJwk } from "../crypto/jwe";
 import type { Config } from "../config";
@@ -13,7 +12,7 @@ import { appraiseSnp, assertAppraised } from "../tee/snp/appraise";
 import { parseSnpPolicy } from "../tee/snp/policy";
 import { certificatesFromSerde, reportFromSerde } from "../tee/snp/serde";
 import { VerificationError, type VerifiedReport } from "../tee/snp/types";
-import { initDataDigest, trusteeReportData } from "../trustee/runtime-data";
+import { readInitData, trusteeReportData } from "../trustee/runtime-data";
 import type { CacheDb } from "./cache-db";
 import { verifySnpEvidence } from "./snp";
 
@@ -29,6 +28,8 @@ export interface TrusteeVerified {
   verified: VerifiedReport;
   /** The REPORT_DATA the runtime data binds (and the report carries). */
   reportData: Uint8Array;
+  /** The init-data's `data` table, bound by HOST_DATA; null without init-data. */
+  initDataClaims: Record<string, string> | null;
 }
 
 /** A binding the report must carry, as a failed appraisal rule names it. */
@@ -50,8 +51,9 @@ export async function verifyTrusteeEvidence(settings: Config, caches: CacheDb, a
   const verified = await verifySnpEvidence(settings, caches, report, certificates, now);
   const reportData = await trusteeReportData(a.runtimeData, a.additionalEvidence);
   bound("report_data", reportData, verified.report.reportData);
-  if (a.initData) bound("init_data", await initDataDigest(a.initData), verified.report.hostData);
-  return { verified, reportData };
+  const initData = a.initData && (await readInitData(a.initData));
+  if (initData) bound("init_data", initData.digest, verified.report.hostData);
+  return { verified, reportData, initDataClaims: initData ? initData.data : null };
 }
 
 /** The candidates' policies' extra measurements (for snpWorkloadsForMeasurement). */
@@ -79,7 +81,7 @@ export function chooseWorkload(candidates: LiveWorkload[], { verified, reportDat
 }
 
 /** `ear.veraison.annotated-evidence` in the shape of Trustee's SNP verifier (hex strings and numbers). */
-export function annotatedEvidence({ verified }: TrusteeVerified, a: TrusteeAttestation): Record<string, unknown> {
+export function annotatedEvidence({ verified, initDataClaims }: TrusteeVerified, a: TrusteeAttestation): Record<string, unknown> {
   const { report: r, reportedTcb, guestPolicy: g, platformInfo: p } = verified;
   return {
     snp: {
@@ -103,6 +105,6 @@ export function annotatedEvidence({ verified }: TrusteeVerified, a: TrusteeAttes
     },
     runtime_data_claims: { nonce: a.runtimeData.nonce, "tee-pubkey": a.runtimeData["tee-pubkey"] },
     // Trustee's claims of an init-data are its `data` table (verified against HOST_DATA above).
-    init_data_claims: a.initData ? (parseToml(a.initData.body) as { data: Record<string, string> }).data : null,
+    init_data_claims: initDataClaims,
   };
 }

@@ -38,13 +38,14 @@ const DIGESTS: Record<string, (data: Uint8Array) => Promise<Uint8Array>> = { sha
 const initDataInvalid = (message: string) => new TeeError("snp", "init-data-invalid", message);
 
 /**
- * The HOST_DATA a host sets for this init-data: the TOML's own `algorithm` (sha256, sha384 or sha512; there
+ * An init-data's HOST_DATA digest and its `data` table (Trustee's init-data claims). The digest is what a host
+ * sets for it: the TOML's own `algorithm` (sha256, sha384 or sha512; there
  * is no default, as in Trustee, whose Initdata also requires `version` and a `data` table of strings) hashes
  * the whole body as sent (UTF-8), and the digest is cut to HOST_DATA's 32 bytes. Throws TeeError
  * init-data-invalid for another format, a body over 64 KiB, bad TOML, a missing or unknown algorithm
  * (sm3, which Trustee also knows, has no WebCrypto digest), or no version or data table.
  */
-export async function initDataDigest(initData: { format: string; body: string }): Promise<Uint8Array> {
+export async function readInitData(initData: { format: string; body: string }): Promise<{ digest: Uint8Array; data: Record<string, string> }> {
   if (initData.format !== "toml") throw initDataInvalid(`init-data format must be "toml", got ${JSON.stringify(initData.format).slice(0, 40)}`);
   const body = utf8(initData.body);
   if (body.length > MAX_INIT_DATA_BYTES) throw initDataInvalid(`init-data body is over ${MAX_INIT_DATA_BYTES} bytes`);
@@ -63,5 +64,5 @@ export async function initDataDigest(initData: { format: string; body: string })
   const isTable = Object.prototype.toString.call(data) === "[object Object]";
   if (!isTable || !Object.values(data as object).every((v) => typeof v === "string")) throw initDataInvalid("init-data data must be a table of strings");
   // HOST_DATA holds 32 bytes: SHA-384 and SHA-512 digests are cut (none is shorter, so none is padded).
-  return (await DIGESTS[algorithm]!(body)).slice(0, 32);
+  return { digest: (await DIGESTS[algorithm]!(body)).slice(0, 32), data: data as Record<string, string> };
 }

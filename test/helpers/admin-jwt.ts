@@ -27,3 +27,13 @@ export async function adminJwt(signer: JwtSigner, claims: { sub?: string; scope?
   if (exp !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + exp);
   return jwt.sign(key);
 }
+
+/**
+ * Exactly what Trustee's kbs-client sends (tools/kbs-client/src/lib.rs): jwt_simple's Ed25519KeyPair::sign(
+ * Claims::create(Duration::from_hours(2))), a key loaded from PEM (no kid): header {alg, typ}, claims iat,
+ * exp = iat + 7200 and nbf = iat, nothing else. `lifetime` other than 7200 only to test the limit.
+ */
+export async function kbsClientToken(signer: JwtSigner, iat: number, lifetime = 7200): Promise<string> {
+  const key = await importJWK(signer.privateJwk, signer.alg);
+  return new SignJWT({ iat, exp: iat + lifetime, nbf: iat }).setProtectedHeader({ alg: signer.alg, typ: "JWT" }).sign(key);
+}

@@ -1,7 +1,9 @@
 // The Worker listening on a local port, for Node tests that need a KBS over HTTP (the CLI's): src/index.ts
 // bundled by esbuild and run by Miniflare in workerd, with wrangler.toml's bindings and the D1 migrations
 // applied. About 2 s to start, where `npm start` (wrangler dev) takes over 10.
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { build } from "esbuild";
 import { Miniflare, Response as MiniflareResponse } from "miniflare";
 import { parse } from "smol-toml";
@@ -54,12 +56,7 @@ export async function startMiniflareKbs(bindings: Record<string, string>): Promi
   try {
     const url = await mf.ready;
     const db = await mf.getD1Database("DB");
-    const dir = new URL("migrations/", ROOT);
-    for (const name of readdirSync(dir).sort()) {
-      // One statement per ';': the migrations hold no trigger, and no ';' or '--' inside a literal.
-      const sql = readFileSync(new URL(name, dir), "utf8").replace(/--[^\n]*/g, "");
-      await db.batch(sql.split(";").map((s) => s.trim()).filter(Boolean).map((s) => db.prepare(s)));
-    }
+    for (const m of await readD1Migrations(fileURLToPath(new URL("migrations/", ROOT)))) await db.batch(m.queries.map((q) => db.prepare(q)));
     return { url: url.origin, dispose: () => mf.dispose() };
   } catch (e) {
     await mf.dispose();

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AdminAuthError, authenticateAdmin, canAccessWorkload, isUnrestricted, loadAdminAuth, scopeCovers, type AdminAuth, type AdminIdentity } from "../../src/auth/admin";
-import { adminJwt, testJwtSigners, type JwtSigner } from "../helpers/admin-jwt";
+import { adminJwt, kbsClientToken, testJwtSigners, type JwtSigner } from "../helpers/admin-jwt";
 
 const STATIC_TOKEN = "static-admin-token-5f2c9a1e7b3d";
 /** A fixed instant, so expiry is checked through the `now` parameter rather than the wall clock. */
@@ -198,16 +198,6 @@ describe("JWTs", () => {
       const required = jwk.kty === "OKP" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
       return createHash("sha256").update(JSON.stringify(required)).digest("base64url");
     };
-
-    /**
-     * Exactly what kbs-client sends (tools/kbs-client/src/lib.rs): jwt_simple's Ed25519KeyPair::sign(
-     * Claims::create(Duration::from_hours(2))), a key loaded from PEM (no kid): header {alg, typ}, claims iat,
-     * exp = iat + 7200 and nbf = iat, nothing else.
-     */
-    async function kbsClientToken(signer: JwtSigner, iat: number, lifetime = 7200): Promise<string> {
-      const key = await importJWK(signer.privateJwk, signer.alg);
-      return new SignJWT({ iat, exp: iat + lifetime, nbf: iat }).setProtectedHeader({ alg: signer.alg, typ: "JWT" }).sign(key);
-    }
 
     it("a kbs-client token is accepted, unrestricted, as jwt-key:<thumbprint of the key that verified it>", async () => {
       const token = await kbsClientToken(ed, T0);

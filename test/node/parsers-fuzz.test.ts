@@ -33,7 +33,7 @@ import { parseSnpPolicy, PolicyError } from "../../src/tee/snp/policy";
 import { decode, readAs, type Node as DerNode } from "../../src/tee/snp/der";
 import { VerificationError } from "../../src/tee/snp/types";
 import { parseCertificate } from "../../src/tee/snp/x509";
-import { FIXTURES } from "../helpers/fixtures";
+import { FIXTURES, fixture } from "../helpers/fixtures";
 import { createSyntheticChip } from "../../lab/synthetic-amd";
 
 /**
@@ -86,7 +86,6 @@ function mutated(text: fc.Arbitrary<string>): fc.Arbitrary<string> {
     );
 }
 
-const fixture = (path: string) => new Uint8Array(readFileSync(resolve(FIXTURES, path)));
 const fixtureText = (path: string) => readFileSync(resolve(FIXTURES, path), "utf8");
 
 // ---------------------------------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ import { createLaunchSession } from "../../src/tee/sev/launch";
 import { arkFingerprint, NAPLES_ARK_AS_PUBLISHED, PINNED_SEV_ARKS, sevTrustAnchors } from "../../src/tee/sev/trust";
 import { Algo, GENERATIONS, Usage, type AmdCaCertificate, type SevChain, type SevPolicy, type SevTrustAnchors } from "../../src/tee/sev/types";
 import { operatorTrust, sevArkPem } from "../../src/tee/trust";
-import { FIXTURES } from "../helpers/fixtures";
+import { FIXTURES, fixture, sevLegacyChain } from "../helpers/fixtures";
 import { createSevPlatform, p384TestPoints, type SevPlatform } from "../../lab/synthetic-sev";
 
 const DATA = resolve(FIXTURES, "sev-legacy");
 
-const file = (name: string) => new Uint8Array(readFileSync(resolve(DATA, name)));
+const file = (name: string) => fixture(`sev-legacy/${name}`);
 const ca = (gen: string, role: "ark" | "ask") => decodeCaCertificate(file(`amd-ca-${gen}-${role}.cert`));
 const NO_EXTRA: SevTrustAnchors = { pinned: PINNED_SEV_ARKS, extra: new Set() };
 const POLICY: SevPolicy = { flags: 0x03, minfw: { major: 0, minor: 0 } };
@@ -27,12 +27,6 @@ const POLICY: SevPolicy = { flags: 0x03, minfw: { major: 0, minor: 0 } };
 /** A synthetic lab platform, made once for the file: RSA key generation dominates its run time. */
 let labPlatform: Promise<SevPlatform> | undefined;
 const lab = () => (labPlatform ??= createSevPlatform());
-
-/** A real chain: AMD's CA pair of `gen` and the platform certs `<platform>-<role>-<source>.cert`. */
-function realChain(gen: string, platform = gen, source = "virteesev"): SevChain {
-  const sev = (role: string) => decodeSevCertificate(file(`${platform}-${role}-${source}.cert`), role);
-  return { ca: { ark: ca(gen, "ark"), ask: ca(gen, "ask") }, sev: { pdh: sev("pdh"), pek: sev("pek"), oca: sev("oca"), cek: sev("cek") } };
-}
 
 /** A copy of `bytes` with one byte set. */
 function withByte(bytes: Uint8Array, offset: number, value: number): Uint8Array {
@@ -203,7 +197,7 @@ describe("SEV chains: real platforms", () => {
     ["naples", "Naples"],
     ["rome", "Rome"],
   ])("the %s chain (virtee/sev) verifies to the pinned ARK", async (gen, generation) => {
-    const chain = realChain(gen);
+    const chain = sevLegacyChain(gen);
     expect(await verifySevChain(chain, NO_EXTRA)).toEqual({ generation, pdh: chain.sev.pdh });
   });
 
@@ -211,30 +205,30 @@ describe("SEV chains: real platforms", () => {
     const request = JSON.parse(readFileSync(resolve(DATA, "kbstypes-sev_request.json"), "utf8"));
     const { chain } = parseSevRequest(request["extra-params"]);
     expect((await verifySevChain(chain, NO_EXTRA)).generation).toBe("Milan");
-    expect(await verifySevChain(realChain("milan", "milan", "kbstypes-sev_request"), NO_EXTRA)).toEqual({ generation: "Milan", pdh: chain.sev.pdh });
+    expect(await verifySevChain(sevLegacyChain("milan", "milan", "kbstypes-sev_request"), NO_EXTRA)).toEqual({ generation: "Milan", pdh: chain.sev.pdh });
   });
 
   it("the Naples chain also verifies with AMD's truncated (unsigned) Naples ARK", async () => {
-    const chain = realChain("naples");
+    const chain = sevLegacyChain("naples");
     const ark = decodeCaCertificate(file("naples-ark-as-published-by-amd-missing-signature.cert"));
     expect((await verifySevChain({ ...chain, ca: { ...chain.ca, ark } }, NO_EXTRA)).generation).toBe("Naples");
   });
 
   it("the PEK's two signatures are found in either slot order", async () => {
-    const chain = realChain("rome");
+    const chain = sevLegacyChain("rome");
     const pek = chain.sev.pek;
     const swapped = decodeSevCertificate(encodeSevCertificate({ ...pek, signatures: [pek.signatures[1], pek.signatures[0]] }));
     expect((await verifySevChain({ ...chain, sev: { ...chain.sev, pek: swapped } }, NO_EXTRA)).generation).toBe("Rome");
   });
 
   it.each(["rome", "milan"])("the Naples CEK does not verify under the %s ASK", async (gen) => {
-    const chain = realChain("naples");
+    const chain = sevLegacyChain("naples");
     const mixed = { ...chain, ca: { ark: ca(gen, "ark"), ask: ca(gen, "ask") } };
     expect(await outcome(verifySevChain(mixed, NO_EXTRA))).toMatch(/^cert-chain-invalid: the CEK is not signed by the ASK: no signature slot has usage 0x13 and an RSA SHA-384/);
   });
 
   it("the Rome CEK does not verify under the Milan ASK (same algorithm, other key)", async () => {
-    const chain = realChain("rome");
+    const chain = sevLegacyChain("rome");
     const mixed = { ...chain, ca: { ark: ca("milan", "ark"), ask: ca("milan", "ask") } };
     expect(await outcome(verifySevChain(mixed, NO_EXTRA))).toBe("cert-chain-invalid: the CEK is not signed by the ASK: the signature does not verify");
   });
@@ -250,20 +244,20 @@ describe("SEV chains: real platforms", () => {
     ["the OCA self-signature", "oca", SIG1 + 71, "cert-chain-invalid: the OCA is not self-signed"],
     ["the CEK's ASK signature", "cek", SIG1 + 100, "cert-chain-invalid: the CEK is not signed by the ASK"],
   ] as const)("tampering with %s fails the link", async (_, role, offset, failure) => {
-    expect(await outcome(verifySevChain(tamper(realChain("milan", "milan", "kbstypes-sev_request"), role, offset), NO_EXTRA))).toMatch(failure);
+    expect(await outcome(verifySevChain(tamper(sevLegacyChain("milan", "milan", "kbstypes-sev_request"), role, offset), NO_EXTRA))).toMatch(failure);
   });
 
   it("a non-zero byte past the 2048-bit signature in the CEK's RSA slot (one LE integer) fails, as in sev", async () => {
-    expect(await outcome(verifySevChain(realChain("naples"), NO_EXTRA))).toBe("verified");
-    expect(await outcome(verifySevChain(tamper(realChain("naples"), "cek", SIG1 + 256), NO_EXTRA))).toBe("cert-chain-invalid: the CEK is not signed by the ASK: the signature does not verify");
+    expect(await outcome(verifySevChain(sevLegacyChain("naples"), NO_EXTRA))).toBe("verified");
+    expect(await outcome(verifySevChain(tamper(sevLegacyChain("naples"), "cek", SIG1 + 256), NO_EXTRA))).toBe("cert-chain-invalid: the CEK is not signed by the ASK: the signature does not verify");
   });
 
   it("an R or S wider than the curve never verifies", async () => {
-    expect(await outcome(verifySevChain(tamper(realChain("rome"), "pdh", SIG1 + 60), NO_EXTRA))).toBe("cert-chain-invalid: the PDH is not signed by the PEK: the signature does not verify");
+    expect(await outcome(verifySevChain(tamper(sevLegacyChain("rome"), "pdh", SIG1 + 60), NO_EXTRA))).toBe("cert-chain-invalid: the PDH is not signed by the PEK: the signature does not verify");
   });
 
   it("a tampered ASK or ARK", async () => {
-    const chain = realChain("rome");
+    const chain = sevLegacyChain("rome");
     const ask = decodeCaCertificate(flipped(chain.ca.ask.bytes, 0x40 + 600));
     expect(await outcome(verifySevChain({ ...chain, ca: { ...chain.ca, ask } }, NO_EXTRA))).toMatch(/^cert-chain-invalid: the ASK is not signed by the ARK: the signature does not verify/);
     // An altered ARK is no longer AMD's; listed by the operator, its broken self-signature shows.
@@ -276,7 +270,7 @@ describe("SEV chains: real platforms", () => {
   });
 
   it("certificates in the wrong roles", async () => {
-    const chain = realChain("rome");
+    const chain = sevLegacyChain("rome");
     const swapped = { ...chain, sev: { ...chain.sev, pek: chain.sev.oca, oca: chain.sev.pek } };
     expect(await outcome(verifySevChain(swapped, NO_EXTRA))).toBe("cert-chain-invalid: the OCA certificate has usage 0x1002, expected 0x1001");
     const askAsArk = { ...chain, ca: { ark: chain.ca.ask, ask: chain.ca.ask } };
@@ -332,19 +326,19 @@ describe("SEV chains: the per-isolate cache of verified chains", () => {
 
   it("a second verification of the same chain verifies no signature, and returns the same answer", async () => {
     clearSevChainCaches();
-    const chain = realChain("milan", "milan", "kbstypes-sev_request");
+    const chain = sevLegacyChain("milan", "milan", "kbstypes-sev_request");
     // Cold: ARK self-signature, ARK → ASK, ASK → CEK (RSA-PSS), OCA self, OCA → PEK, CEK → PEK, PEK → PDH (ECDSA).
     expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 7, result: "verified" });
     expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 0, result: "verified" });
     // A fresh decode of the same bytes is the same chain.
-    const again = realChain("milan", "milan", "kbstypes-sev_request");
+    const again = sevLegacyChain("milan", "milan", "kbstypes-sev_request");
     expect(await verifySevChain(again, NO_EXTRA)).toEqual({ generation: "Milan", pdh: again.sev.pdh });
     expect((await verifyCalls(() => verifySevChain(again, NO_EXTRA))).calls).toBe(0);
   });
 
   it("a new platform under an ARK and ASK verified before checks only its own links", async () => {
     clearSevChainCaches();
-    const chain = realChain("rome");
+    const chain = sevLegacyChain("rome");
     expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toEqual({ calls: 7, result: "verified" });
     clearSevChainCaches("chains");
     // ASK → CEK and the four ECDSA links; the ARK's self-signature and its signature on the ASK are not re-checked.
@@ -353,7 +347,7 @@ describe("SEV chains: the per-isolate cache of verified chains", () => {
 
   it("a chain differing in one byte is verified afresh (and a failing one never enters the cache)", async () => {
     clearSevChainCaches();
-    const chain = realChain("milan", "milan", "kbstypes-sev_request");
+    const chain = sevLegacyChain("milan", "milan", "kbstypes-sev_request");
     await verifySevChain(chain, NO_EXTRA);
     const tampered = tamper(chain, "pdh", 0x200); // a reserved byte the PEK's signature covers
     expect(await sevChainHash(tampered)).not.toBe(await sevChainHash(chain));
@@ -381,7 +375,7 @@ describe("SEV chains: the per-isolate cache of verified chains", () => {
     expect((await verifySevChain(chain, listed)).generation).toBeNull();
     expect(await verifyCalls(() => verifySevChain(chain, NO_EXTRA))).toMatchObject({ calls: 0, result: expect.stringMatching(/^cert-untrusted-root: /) });
     // An AMD ARK unpinned (say, by a future release) is refused as well, though its chain was verified before.
-    const rome = realChain("rome");
+    const rome = sevLegacyChain("rome");
     await verifySevChain(rome, NO_EXTRA);
     const withoutRome: SevTrustAnchors = { pinned: new Map([...PINNED_SEV_ARKS].filter(([, g]) => g !== "Rome")), extra: new Set() };
     expect(await outcome(verifySevChain(rome, withoutRome))).toMatch(/^cert-untrusted-root: /);
@@ -391,7 +385,7 @@ describe("SEV chains: the per-isolate cache of verified chains", () => {
 
   it("a chain whose fields differ from its bytes is never served from the cache", async () => {
     clearSevChainCaches();
-    const chain = realChain("rome");
+    const chain = sevLegacyChain("rome");
     await verifySevChain(chain, NO_EXTRA);
     const { pek } = chain.sev;
     if (pek.publicKey.kind !== "ec") throw new Error("the PEK is not EC");
@@ -513,7 +507,7 @@ describe("SEV chains: only AMD's published Naples ARK may lack its self-signatur
 
 describe("EXTRA_TRUSTED_ARKS for SEV: every bad list is a ConfigError naming the variable", () => {
   const sevBlock = (body: string) => `-----BEGIN AMD SEV ARK-----\n${body}\n-----END AMD SEV ARK-----\n`;
-  const milanX509 = new Uint8Array(readFileSync(resolve(FIXTURES, "amd-roots/canonical/milan-ark.der")));
+  const milanX509 = fixture("amd-roots/canonical/milan-ark.der");
 
   it.each([
     ["an X.509 certificate in an AMD SEV ARK block", () => sevBlock(toBase64(milanX509)), "extra SEV ARK 1: version "],

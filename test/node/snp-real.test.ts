@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FIXTURES } from "../helpers/fixtures";
+import { FIXTURES, fixture, productOf, reportBytes } from "../helpers/fixtures";
 import { codeOf } from "../helpers/verdict";
 import { fromHex, toHex } from "../../src/crypto/bytes";
 import { appraiseSnp } from "../../src/tee/snp/appraise";
@@ -57,31 +57,24 @@ interface Expected {
   platform_info_decoded?: Record<string, number | boolean>;
 }
 
-const file = (path: string) => new Uint8Array(readFileSync(resolve(DATA, path)));
 const expected: Record<string, Expected> = JSON.parse(readFileSync(resolve(DATA, "snp-reports-expected.json"), "utf8")).reports;
 const entries = Object.entries(expected);
 const verifiable = entries.filter(([, e]) => e.verifying_vek?.length && e.chain_ok);
 
-function reportBytes(path: string): Uint8Array {
-  return path.endsWith(".hex") ? fromHex(readFileSync(resolve(DATA, path), "utf8").trim()) : file(path);
-}
-
 /** A VEK named as in the JSON: a file, or "path#N" = N-th certificate of a PEM bundle / N-th GHCB table entry. */
 function vekFrom(spec: string): Uint8Array {
   const [path, index] = spec.split("#") as [string, string | undefined];
-  const bytes = file(path);
+  const bytes = fixture(path);
   const text = new TextDecoder().decode(bytes);
   if (index === undefined) return text.includes("-----BEGIN") ? pemBlocks(text)[0]! : bytes;
   const n = Number(index);
   return path.endsWith(".pem") ? pemBlocks(text)[n]! : certificatesFrom(parseCertTable(bytes)[n]!.data)[0]!;
 }
 
-const productOf = (line: string) => PRODUCTS.find((p) => p.toLowerCase() === line)!;
-
 /** AMD's intermediate (ASK for VCEKs, ASVK for VLEKs) and ARK from the canonical folder. */
 function canonicalChain(product: Product, signer: SignerKind): Uint8Array[] {
   const p = product.toLowerCase();
-  return [file(`amd-roots/canonical/${p}-${signer === "VCEK" ? "ask" : "asvk"}.der`), file(`amd-roots/canonical/${p}-ark.der`)];
+  return [fixture(`amd-roots/canonical/${p}-${signer === "VCEK" ? "ask" : "asvk"}.der`), fixture(`amd-roots/canonical/${p}-ark.der`)];
 }
 
 /** Verification time: VLEKs live one year and all of ours have expired, so judge them while they were valid. */
@@ -241,7 +234,7 @@ describe("real SNP reports: rejections", () => {
   it.each(["synthetic/trustee-test-vcek-invalid-legacy.der", "synthetic/trustee-test-vcek-invalid-new.der"])("tampered VCEK %s is cert-chain-invalid", async (vek) => {
     const [path] = find((e) => e.vek_product_line === "milan" && e.signing_key === "VCEK");
     const code = await codeOf(
-      verifySnpReport(reportBytes(path), { trust: await trustAnchors(), productHint: "Milan", certificates: [file(vek), ...canonicalChain("Milan", "VCEK")] }),
+      verifySnpReport(reportBytes(path), { trust: await trustAnchors(), productHint: "Milan", certificates: [fixture(vek), ...canonicalChain("Milan", "VCEK")] }),
     );
     expect(code).toMatch(/^cert-chain-invalid: the VCEK signature by SEV-Milan does not verify/);
   });
@@ -431,7 +424,7 @@ describe("real SNP reports: certificates from a provider", () => {
 describe("real certificates: the reader", () => {
   it("pins exactly the canonical ARKs, each for its own product", async () => {
     for (const product of PRODUCTS) {
-      expect(PINNED_ARKS.get(await fingerprint(file(`amd-roots/canonical/${product.toLowerCase()}-ark.der`)))).toBe(product);
+      expect(PINNED_ARKS.get(await fingerprint(fixture(`amd-roots/canonical/${product.toLowerCase()}-ark.der`)))).toBe(product);
     }
     expect(PINNED_ARKS.size).toBe(3);
   });
@@ -455,8 +448,8 @@ describe("real certificates: the reader", () => {
   });
 
   it("reads the hwID in both encodings: raw bytes and a DER OCTET STRING", () => {
-    const legacy = parseCertificate(file("synthetic/trustee-test-vcek-invalid-legacy.der"));
-    const wrapped = parseCertificate(file("synthetic/trustee-test-vcek-invalid-new.der"));
+    const legacy = parseCertificate(fixture("synthetic/trustee-test-vcek-invalid-legacy.der"));
+    const wrapped = parseCertificate(fixture("synthetic/trustee-test-vcek-invalid-new.der"));
     const expectedId = Uint8Array.from({ length: 64 }, (_, i) => i); // MANIFEST: "hwID replaced by 00..3f"
     expect(legacy.amd.hwid).toEqual(expectedId);
     expect(wrapped.amd.hwid).toEqual(expectedId);
@@ -464,16 +457,16 @@ describe("real certificates: the reader", () => {
 
   it.each(["milan", "genoa", "turin"])("%s canonical chain: RSA roots with AMD's PSS parameters", (p) => {
     for (const name of ["ark", "ask", "asvk"]) {
-      const cert = parseCertificate(file(`amd-roots/canonical/${p}-${name}.der`));
+      const cert = parseCertificate(fixture(`amd-roots/canonical/${p}-${name}.der`));
       expect(cert.keyType).toBe("rsa");
       expect(cert.amd).toEqual({ spl: {} });
     }
-    const ark = parseCertificate(file(`amd-roots/canonical/${p}-ark.der`));
+    const ark = parseCertificate(fixture(`amd-roots/canonical/${p}-ark.der`));
     expect(ark.issuer).toEqual(ark.subject);
   });
 
   it("refuses certificates that are not AMD-shaped", () => {
-    const ark = file("amd-roots/canonical/milan-ark.der");
+    const ark = fixture("amd-roots/canonical/milan-ark.der");
     expect(() => parseCertificate(ark.subarray(0, ark.length - 1))).toThrow(VerificationError);
     expect(() => parseCertificate(new Uint8Array([...ark, 0]))).toThrow(/not a single DER element/);
     // salt 48 (02 01 30) → 32 (02 01 20) in both algorithm identifiers.
@@ -482,7 +475,7 @@ describe("real certificates: the reader", () => {
   });
 
   it("the Turin VCEK without a spl_4 extension parses (Turin omits it)", () => {
-    const cert = parseCertificate(file("snp/turin-vcek-unpaired-virteesev.der"));
+    const cert = parseCertificate(fixture("snp/turin-vcek-unpaired-virteesev.der"));
     expect(cert.amd.structVersion).toBe(1);
     expect(cert.amd.spl.spl_4).toBeUndefined();
     expect(cert.amd.hwid).toHaveLength(8);
@@ -493,9 +486,9 @@ describe("evidence certificates: GHCB table, PEM, DER", () => {
   const AUXBLOB = "snp/genoa-ghcb-certtable-auxblob-veraison-tsm.bin";
 
   it("parses the GHCB table of a real extended report", async () => {
-    const table = parseCertTable(file(AUXBLOB));
+    const table = parseCertTable(fixture(AUXBLOB));
     expect(table.map((t) => t.guid)).toEqual([CERT_TABLE_GUIDS.ARK, CERT_TABLE_GUIDS.ASK, CERT_TABLE_GUIDS.VCEK]);
-    const certs = certificatesFrom(file(AUXBLOB));
+    const certs = certificatesFrom(fixture(AUXBLOB));
     expect(certs).toHaveLength(3);
     expect(PINNED_ARKS.get(await fingerprint(certs[0]!))).toBe("Genoa");
     expect(parseCertificate(certs[2]!).subjectCn).toBe("SEV-VCEK");
@@ -503,21 +496,21 @@ describe("evidence certificates: GHCB table, PEM, DER", () => {
 
   it("the cert table alone is enough evidence for its report", async () => {
     const [path] = verifiable.find(([, x]) => x.verifying_vek![0]!.startsWith(AUXBLOB))!;
-    const v = await verifySnpReport(reportBytes(path), { trust: await trustAnchors(), certificates: certificatesFrom(file(AUXBLOB)) });
+    const v = await verifySnpReport(reportBytes(path), { trust: await trustAnchors(), certificates: certificatesFrom(fixture(AUXBLOB)) });
     expect(v.product).toBe("Genoa");
   });
 
   it("reads PEM bundles and single DER certificates", () => {
-    const bundle = file("snp/yaxi-routex-vcek-chain-genoa.pem");
+    const bundle = fixture("snp/yaxi-routex-vcek-chain-genoa.pem");
     const certs = certificatesFrom(bundle);
     expect(certs).toEqual(pemBlocks(new TextDecoder().decode(bundle)));
     expect(certs.length).toBe(3);
-    const der = file("amd-roots/canonical/genoa-ark.der");
+    const der = fixture("amd-roots/canonical/genoa-ark.der");
     expect(certificatesFrom(der)).toEqual([der]);
   });
 
   it("skips non-certificate entries and NUL padding in a DER cert table", () => {
-    const vek = file("oak/genoa-vcek-oak-genoa_oc.der");
+    const vek = fixture("oak/genoa-vcek-oak-genoa_oc.der");
     const guid = (g: string) => fromHex(g.replaceAll("-", ""));
     // go-sev-guest's "extra platform info" entry, then the VCEK padded to 4 KiB, then the terminator.
     const extra = new Uint8Array([8, 0, 0, 0, 0x11, 0x0f, 0xa1, 0x00]);
@@ -537,7 +530,7 @@ describe("evidence certificates: GHCB table, PEM, DER", () => {
   });
 
   it("refuses tables whose entries point outside the data or lack a terminator", () => {
-    const table = file(AUXBLOB);
+    const table = fixture(AUXBLOB);
     const truncated = table.slice(0, 60);
     expect(() => parseCertTable(truncated)).toThrow(/no terminating all-zero entry/);
     const outside = Uint8Array.from(table);
@@ -549,9 +542,9 @@ describe("evidence certificates: GHCB table, PEM, DER", () => {
 describe("trust anchors", () => {
   it("adds operator-listed ARKs by fingerprint and refuses malformed PEM", async () => {
     expect((await trustAnchors("")).extra.size).toBe(0);
-    const pem = new TextDecoder().decode(file("amd-roots/canonical/turin-ark.pem"));
+    const pem = new TextDecoder().decode(fixture("amd-roots/canonical/turin-ark.pem"));
     const anchors = await trustAnchors(pem + pem);
-    expect([...anchors.extra]).toEqual([[await fingerprint(file("amd-roots/canonical/turin-ark.der")), "Turin"]]);
+    expect([...anchors.extra]).toEqual([[await fingerprint(fixture("amd-roots/canonical/turin-ark.der")), "Turin"]]);
     expect(anchors.pinned).toBe(PINNED_ARKS);
     await expect(trustAnchors("not a certificate")).rejects.toThrow(/EXTRA_TRUSTED_ARKS/);
     await expect(trustAnchors(pem.slice(0, pem.indexOf("-----END")))).rejects.toThrow(/EXTRA_TRUSTED_ARKS/);

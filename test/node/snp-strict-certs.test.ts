@@ -3,8 +3,6 @@
 // issuer tried; operator-listed ARKs bound to their product. Each malformed certificate is one edit of a
 // synthetic chip's (lab/synthetic-amd.ts reissue), so only that edit can be the reason.
 
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { toHex } from "../../src/crypto/bytes";
 import { toPem } from "../../src/crypto/pem";
@@ -27,6 +25,7 @@ import {
   type CertExtension,
   type SyntheticChip,
 } from "../../lab/synthetic-amd";
+import { fixture } from "../helpers/fixtures";
 import { codeOf } from "../helpers/verdict";
 
 let milan: SyntheticChip;
@@ -61,7 +60,6 @@ function edited(chip: SyntheticChip, role: Role, edits: CertEdits): Promise<Uint
   return reissue(...issued[role], edits);
 }
 
-const fixture = (path: string) => new Uint8Array(readFileSync(resolve(__dirname, "../fixtures", path)));
 const amd = (arc: string) => `${OID.amd}.${arc}`;
 const without = (oid: string) => (exts: CertExtension[]) => exts.filter((e) => e.oid !== oid);
 const withValue = (oid: string, value: Uint8Array) => (exts: CertExtension[]) => exts.map((e) => (e.oid === oid ? { ...e, value } : e));

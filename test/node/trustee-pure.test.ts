@@ -17,12 +17,11 @@ import { TeeError } from "../../src/errors";
 import { certificatesFromSerde, reportFromSerde } from "../../src/tee/snp/serde";
 import { trustAnchors } from "../../src/tee/snp/trust";
 import { verifySnpReport } from "../../src/tee/snp/verify";
-import { initDataDigest, MAX_INIT_DATA_BYTES, TeePubKeyJwk, trusteeReportData } from "../../src/trustee/runtime-data";
-import { FIXTURES } from "../helpers/fixtures";
+import { MAX_INIT_DATA_BYTES, readInitData, TeePubKeyJwk, trusteeReportData } from "../../src/trustee/runtime-data";
+import { FIXTURES, fixture } from "../helpers/fixtures";
 import { createSyntheticChip, type SyntheticChip } from "../../lab/synthetic-amd";
 import { openJwe, serdeCertChain, serdeFromReport, teeKeyPair, type TeeKeyKind } from "../../lab/trustee-guest";
 
-const file = (path: string) => new Uint8Array(readFileSync(resolve(FIXTURES, path)));
 const evidence = JSON.parse(readFileSync(resolve(FIXTURES, "snp/trustee-e2e-evidence.json"), "utf8")) as {
   attestation_report: Record<string, unknown>;
   cert_chain: unknown[];
@@ -150,19 +149,19 @@ describe("TeePubKeyJwk", () => {
   });
 });
 
-describe("initDataDigest", () => {
+describe("readInitData", () => {
   const toml = (algorithm: string) => `version = "0.1.0"\nalgorithm = "${algorithm}"\n\n[data]\n"aa.toml" = '''\n[token_configs]\n'''\n`;
 
   it.each(["sha256", "sha384", "sha512"])("hashes the whole body with %s, cut to HOST_DATA's 32 bytes", async (algorithm) => {
     const body = toml(algorithm);
-    expect(await initDataDigest({ format: "toml", body })).toEqual(sha(algorithm, body).subarray(0, 32));
+    expect((await readInitData({ format: "toml", body })).digest).toEqual(sha(algorithm, body).subarray(0, 32));
   });
 
   it("hashes the text as sent, not its meaning, and reads only the top-level algorithm", async () => {
     const spaced = toml("sha384").replace("algorithm = ", "algorithm   =   ");
-    expect(await initDataDigest({ format: "toml", body: spaced })).toEqual(sha("sha384", spaced).subarray(0, 32));
+    expect((await readInitData({ format: "toml", body: spaced })).digest).toEqual(sha("sha384", spaced).subarray(0, 32));
     const decoy = `algorithm = "sha256"\nversion = "0.1.0"\n[data]\n"x" = '''\nalgorithm = "sha512"\n'''\n`;
-    expect(await initDataDigest({ format: "toml", body: decoy })).toEqual(sha("sha256", decoy));
+    expect((await readInitData({ format: "toml", body: decoy })).digest).toEqual(sha("sha256", decoy));
   });
 
   it.each([
@@ -176,7 +175,7 @@ describe("initDataDigest", () => {
     ["invalid TOML", { format: "toml", body: 'algorithm = "sha256\n' }],
     ["a body over 64 KiB", { format: "toml", body: `${toml("sha256")}#${"x".repeat(MAX_INIT_DATA_BYTES)}\n` }],
   ])("refuses %s", async (_what, initData) => {
-    expect(await teeCode(() => initDataDigest(initData))).toMatch(/^init-data-invalid: /);
+    expect(await teeCode(() => readInitData(initData))).toMatch(/^init-data-invalid: /);
   });
 });
 
@@ -266,8 +265,8 @@ describe("encryptJwe", () => {
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 describe("reportFromSerde and certificatesFromSerde on real Trustee evidence", () => {
-  const bin = file("snp/genoa-report-v3-trustee-e2e.bin");
-  const vcek = file("snp/genoa-vcek-trustee-e2e.der");
+  const bin = fixture("snp/genoa-report-v3-trustee-e2e.bin");
+  const vcek = fixture("snp/genoa-vcek-trustee-e2e.der");
 
   it("re-encodes the report byte for byte and takes the VCEK from cert_chain", () => {
     expect(toHex(reportFromSerde(evidence.attestation_report))).toBe(toHex(bin));
@@ -277,7 +276,7 @@ describe("reportFromSerde and certificatesFromSerde on real Trustee evidence", (
   it("the re-encoded report verifies with that VCEK under AMD's Genoa chain", async () => {
     const verified = await verifySnpReport(reportFromSerde(evidence.attestation_report), {
       trust: await trustAnchors(),
-      certificates: [...certificatesFromSerde(evidence.cert_chain), file("amd-roots/canonical/genoa-ask.der"), file("amd-roots/canonical/genoa-ark.der")],
+      certificates: [...certificatesFromSerde(evidence.cert_chain), fixture("amd-roots/canonical/genoa-ask.der"), fixture("amd-roots/canonical/genoa-ark.der")],
       now: new Date("2026-01-01T00:00:00Z"),
     });
     expect([verified.product, verified.signer, verified.reportedTcb.raw]).toEqual(["Genoa", "VCEK", "191700000000000a"]);

@@ -1,7 +1,8 @@
 // Drives the Worker's fetch handler exactly as reference-kbs clients do.
-import { createExecutionContext, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { app } from "../../src/app";
+import type { Env } from "../../src/env";
 import type { AttestationSession } from "../../src/session/session";
 import { toHex } from "../../src/crypto/bytes";
 import { guestClient, type Session } from "../../lab/guest-client";
@@ -25,6 +26,19 @@ function request(path: string, init: RequestInit): Request {
  */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
   return Promise.resolve(app.fetch(request(path, init), env, createExecutionContext()));
+}
+
+/**
+ * The app over `env` with some values replaced (a misconfiguration, a stand-in binding), as `call` does it
+ * but with the request as given (no client address added) and its waitUntil work awaited before returning.
+ * `path` is under /kbs/v0 unless it is a root probe (/healthz, /readyz).
+ */
+export async function fetchWith(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const url = path.endsWith("z") ? new URL(path, BASE).href : `${BASE}${path}`;
+  const res = await app.fetch(new Request(url, init), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 /** Across the runtime's fetch boundary, for what only it does: a stream's declared length becomes Content-Length. */

@@ -15,10 +15,9 @@
 // covered by sev-flow.test.ts, which runs the session class over a misconfigured env.)
 //
 // Last, the D1 migrations: a database of the first release upgraded by the later migrations.
-import { applyD1Migrations, createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { app } from "../../src/app";
 import { toHex, utf8 } from "../../src/crypto/bytes";
 import { parseMasterKeys, sealSecret } from "../../src/crypto/seal";
 import type { Env } from "../../src/env";
@@ -26,7 +25,7 @@ import { guestKey } from "../../lab/guest";
 import { kdsResponder } from "../helpers/kds-mock";
 import { importChip } from "../../lab/synthetic-amd";
 import { attestAs, releasedSecret } from "./flows";
-import { ADMIN, auth, BASE, call, callThroughRuntime, expectProblem, register, registerSnp } from "./kbs";
+import { ADMIN, auth, call, callThroughRuntime, expectProblem, fetchWith, register, registerSnp } from "./kbs";
 
 const MAX_BODY_BYTES = 256 * 1024;
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -167,15 +166,6 @@ describe("abuse limits", () => {
     await expectProblem(limited, 429, "rate-limited");
   });
 });
-
-/** The app over `env` with some values replaced; `path` under /kbs/v0 unless it is a root probe. */
-async function fetchWith(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
-  const ctx = createExecutionContext();
-  const url = path.endsWith("z") ? new URL(path, BASE).href : `${BASE}${path}`;
-  const res = await app.fetch(new Request(url, init), { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const registration = { method: "POST", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ workload_id: "m", launch_measurement: "ab".repeat(48), tee_config: "", passphrase: "p" }) };
 

@@ -3,17 +3,17 @@
 // the audit chain, key ids (one segment, or a Trustee resource path), Trustee's admin resource API, the AMD
 // certificate import (attestation without KDS), and nothing secret in logs.
 import { env } from "cloudflare:workers";
-import { calculateJwkThumbprint, importJWK, SignJWT } from "jose";
+import { calculateJwkThumbprint } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyAuditLog } from "../../src/audit/client";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/bytes";
 import { KeyId } from "../../src/http/body";
-import { adminJwt } from "../helpers/admin-jwt";
+import { adminJwt, kbsClientToken } from "../helpers/admin-jwt";
 import { guestKey, type GuestKey } from "../../lab/guest";
 import { kdsResponder } from "../helpers/kds-mock";
 import { createCrl, importChip, reissue, type SyntheticChip } from "../../lab/synthetic-amd";
 import { attestAs, registerWorkload as registerShared, releasedSecret, type Registered } from "./flows";
-import { ADMIN, attest, auth, call, expectProblem, exportAudit, getKey, register, type Session } from "./kbs";
+import { ADMIN, attest, auth, call, expectProblem, expectTrusteeProblem, exportAudit, getKey, register, type Session } from "./kbs";
 import { bindingOf } from "../../lab/guest";
 
 let milan: SyntheticChip;
@@ -229,15 +229,10 @@ describe("Trustee resources (admin POST and DELETE /kbs/v0/resource/…)", () =>
   const versions = async (workloadId: string, keyId: string) =>
     ((await (await adminCall(`/workloads/${workloadId}`)).json()) as { secrets: { key_id: string; version: number; created_by: string; deleted_at: number | null }[] }).secrets.filter((s) => s.key_id === keyId);
 
-  /** A refusal in Trustee's shape: {type: …/errors/<Variant>, detail}, and nothing else. */
+  /** A refusal in Trustee's shape: {type: …/errors/<Variant>, detail}, and nothing else, as problem+json; its detail. */
   async function expectTrustee(res: Response, status: number, variant: string): Promise<string> {
-    const text = await res.text();
-    expect(res.status, text).toBe(status);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
-    const body = JSON.parse(text) as { type: string; detail: string };
-    expect(Object.keys(body).sort()).toEqual(["detail", "type"]);
-    expect(body.type).toBe(`https://github.com/confidential-containers/kbs/errors/${variant}`);
-    return body.detail;
+    return (await expectTrusteeProblem(res, status, variant)).detail;
   }
 
   // Binary, with NUL and bytes that are not UTF-8: a resource is bytes, not text.
@@ -326,7 +321,7 @@ describe("Trustee resources (admin POST and DELETE /kbs/v0/resource/…)", () =>
     const w = await registerWorkload("res");
     // As jwt_simple signs it: header {alg, typ}, claims iat, exp = iat + 7200, nbf = iat, nothing else.
     const iat = Math.floor(Date.now() / 1000);
-    const jwt = await new SignJWT({ iat, exp: iat + 7200, nbf: iat }).setProtectedHeader({ alg: "EdDSA", typ: "JWT" }).sign(await importJWK(ed!.privateJwk, "EdDSA"));
+    const jwt = await kbsClientToken(ed!, iat);
     expect((await resource(`${w.workloadId}/key/1`, "POST", luksKey(), bearer(jwt))).status).toBe(200);
     expect((await resource(`${w.workloadId}/key/1`, "DELETE", undefined, bearer(jwt))).status).toBe(200);
     const actor = `jwt-key:${await calculateJwkThumbprint(ed!.publicJwk)}`;

@@ -1,9 +1,8 @@
 // The legacy SEV / SEV-ES pre-attestation flow through the Worker, with the test playing the PSP of a
 // synthetic platform (its ARK is in EXTRA_TRUSTED_ARKS) and libkrun's VMM (sorted-key JSON bodies).
-import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { app } from "../../src/app";
 import { fromBase64, sha256, toHex, utf8 } from "../../src/crypto/bytes";
 import type { Env } from "../../src/env";
 import { AttestationSession, type BeginInit } from "../../src/session/session";
@@ -12,7 +11,7 @@ import { Algo, Usage, type Build } from "../../src/tee/sev/types";
 import { sevArkPem } from "../../src/tee/trust";
 import { guestClient, sevAuthBody, type SevSession } from "../../lab/guest-client";
 import { importPdhPrivate, pspInjectSecret, pspLaunchStart, pspMeasure, type LaunchedGuest, type StartJson } from "../../lab/synthetic-sev";
-import { ADMIN, BASE, call, expectProblem, getKey, register, runSessionAlarm, sessionStub, type Session } from "./kbs";
+import { ADMIN, call, expectProblem, fetchWith, getKey, register, runSessionAlarm, sessionStub, type Session } from "./kbs";
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", accept: "application/json" };
 const BUILD: Build = { version: { major: 1, minor: 49 }, build: 6 };
@@ -243,11 +242,7 @@ async function authMisconfigured(extraArks: string, body: string): Promise<Respo
     idFromName: (name: string) => env.SESSIONS.idFromName(name),
     get: (id: DurableObjectId) => ({ begin: (init: BeginInit) => runInDurableObject(env.SESSIONS.get(id), (_o, state) => new AttestationSession(state, misconfigured).begin(init)) }),
   };
-  const ctx = createExecutionContext();
-  const request = new Request(`${BASE}/auth`, { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": "198.18.0.2" }, body });
-  const res = await app.fetch(request, { ...misconfigured, SESSIONS: SESSIONS as unknown as Env["SESSIONS"] }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
+  return fetchWith({ EXTRA_TRUSTED_ARKS: extraArks, SESSIONS: SESSIONS as unknown as Env["SESSIONS"] }, "/auth", { method: "POST", headers: { ...JSON_HEADERS, "cf-connecting-ip": "198.18.0.2" }, body });
 }
 
 describe("SEV with a misconfigured EXTRA_TRUSTED_ARKS", () => {

@@ -627,14 +627,11 @@ describe("hop accounting", () => {
   const counts: Count[] = [];
   const hit = (hop: Hop) => counts.forEach((c) => c[hop]++);
 
-  let hopMilan: SyntheticChip;
-  let hopKey: GuestKey;
+  // A KDS of its own (no CRL, no failure mode left by the tests above), serving the file's Milan chip.
   let hopKds: KdsMock;
 
   beforeAll(async () => {
-    hopMilan = await importChip(env.TEST_CHIPS[0]!);
-    hopKey = await guestKey();
-    hopKds = kdsResponder([hopMilan]);
+    hopKds = kdsResponder([milan]);
     // Run every session's pending export now; what stays scheduled is a deadline, minutes away.
     for (const id of await listDurableObjectIds(env.SESSIONS)) {
       const stub = env.SESSIONS.get(id);
@@ -709,8 +706,8 @@ describe("hop accounting", () => {
     const table: Record<string, Count> = {};
     let session!: Awaited<ReturnType<typeof auth>>;
     table["POST /auth"] = await hops(async () => (session = await auth(workloadId)));
-    const report = await hopMilan.report({ measurement, reportData: await bindingOf(session.nonce, hopKey) });
-    table["POST /attest"] = await hops(() => ok(attest(session, hopKey, report)));
+    const report = await milan.report({ measurement, reportData: await bindingOf(session.nonce, key) });
+    table["POST /attest"] = await hops(() => ok(attest(session, key, report)));
     table["GET /key"] = await hops(() => ok(getKey(session, workloadId)));
     table["session alarm (after the answers)"] = await hops(() => runSessionAlarm(sessionStub(session)));
     return table;
@@ -722,7 +719,7 @@ describe("hop accounting", () => {
     const guest = await teeKeyPair("EC-P256");
     let session!: Awaited<ReturnType<typeof trusteeAuth>>;
     table["POST /auth"] = await hops(async () => (session = await trusteeAuth()));
-    const report = await hopMilan.report({ measurement, reportData: await trusteeBinding(session.nonce, guest.jwk) });
+    const report = await milan.report({ measurement, reportData: await trusteeBinding(session.nonce, guest.jwk) });
     let token!: string;
     table["POST /attest"] = await hops(async () => ({ token } = (await (await ok(trusteeAttest(session, trusteeAttestBody(report, session.nonce, guest.jwk)))).json()) as { token: string }));
     table["GET /resource (cookie)"] = await hops(() => ok(getResource(path, session)));
@@ -733,7 +730,7 @@ describe("hop accounting", () => {
 
   it("a warm SNP flow waits on no global object and no D1 primary; admin calls and the export alarm are off the guest path", async () => {
     const workloadId = "hops-wl";
-    const measurement = new Uint8Array(await crypto.subtle.digest("SHA-384", utf8(workloadId)));
+    const measurement = await measurementOf(workloadId);
     const registration = await hops(() => ok(register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: "", passphrase: "hops" })));
     await flow(workloadId, measurement); // cold: fills the certificate caches
     const warm = await flow(workloadId, measurement);
@@ -758,7 +755,7 @@ describe("hop accounting", () => {
 
   it("a warm Trustee flow (guest-components) waits on no global object and no D1 primary either", async () => {
     const workloadId = "hops-trustee";
-    const measurement = new Uint8Array(await crypto.subtle.digest("SHA-384", utf8(workloadId)));
+    const measurement = await measurementOf(workloadId);
     await ok(register({ workload_id: workloadId, launch_measurement: toHex(measurement), tee_config: "", passphrase: "hops" }));
     await putResource(workloadId, `${workloadId}/key/1`, utf8("hops"));
     await trusteeFlow(measurement, `${workloadId}/key/1`); // cold: fills the certificate caches

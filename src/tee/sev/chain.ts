@@ -163,14 +163,16 @@ function expectUsage(name: string, cert: { usage: number }, usage: number): void
   if (cert.usage !== usage) throw new SevError("cert-chain-invalid", `the ${name} certificate has usage ${hex(cert.usage)}, expected ${hex(usage)}`);
 }
 
-/** Every signer is made (and its key checked) before any link starts, so a refused key leaves no link running. */
-function caLinks(ark: AmdCaCertificate, ask: AmdCaCertificate, arkSelfSigned: boolean): { links: Link[]; askSigner: Signer } {
-  const arkSigner = caSigner("ARK", ark);
+/**
+ * The ARK's self-signature (when asked) and the ASK under the ARK, with `arkSigner` when one is at hand. Every
+ * signer is made (and its key checked) before any link starts, so a refused key leaves no link running.
+ */
+function caLinks(ark: AmdCaCertificate, ask: AmdCaCertificate, arkSelfSigned: boolean, arkSigner = caSigner("ARK", ark)): { links: Link[]; arkSigner: Signer; askSigner: Signer } {
   const askSigner = caSigner("ASK", ask);
   const links: Link[] = [];
   if (arkSelfSigned) links.push(["the ARK is not self-signed", caSigned(arkSigner, ark, ark)]);
   links.push(["the ASK is not signed by the ARK", caSigned(arkSigner, ark, ask)]);
-  return { links, askSigner };
+  return { links, arkSigner, askSigner };
 }
 
 // Per-isolate caches. Only verified things enter them, and trust in the ARK is
@@ -252,11 +254,7 @@ function cachedCaLinks(arkFp: string, ark: AmdCaCertificate, ask: AmdCaCertifica
   if (knownAsk && equalBytes(knownAsk.bytes, askBytes)) return { links: [], askSigner: knownAsk.signer, commit: () => {} };
   const selfSigned = ark.signature !== null;
   const knownArk = selfSigned ? verifiedArks.get(arkFp) : undefined;
-  const arkSigner = knownArk ?? caSigner("ARK", ark);
-  const askSigner = caSigner("ASK", ask);
-  const links: Link[] = [];
-  if (selfSigned && !knownArk) links.push(["the ARK is not self-signed", caSigned(arkSigner, ark, ark)]);
-  links.push(["the ASK is not signed by the ARK", caSigned(arkSigner, ark, ask)]);
+  const { links, arkSigner, askSigner } = caLinks(ark, ask, selfSigned && !knownArk, knownArk);
   return {
     links,
     askSigner,

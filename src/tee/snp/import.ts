@@ -6,7 +6,7 @@
 import { equalBytes } from "../../crypto/bytes";
 import { parseCrl, verifyCrl, type Crl } from "./crl";
 import { VerificationError, type Product, type SignerKind, type TrustAnchors } from "./types";
-import { trusted } from "./verify";
+import { selfSigned, trusted } from "./verify";
 import { fingerprint, parseCertificate, verifyRsaPss, type Certificate } from "./x509";
 
 /** One uploaded item, named by where it was in the request. */
@@ -52,7 +52,7 @@ function reasonOf(e: unknown): string {
 async function anchor(ark: Certificate, trust: TrustAnchors): Promise<Chained | string> {
   const arkFp = await fingerprint(ark.der);
   if (!trusted(trust, arkFp, ark.product)) return `ARK ${arkFp.slice(0, 16)}… is neither AMD's pinned ${ark.product} root nor listed in EXTRA_TRUSTED_ARKS`;
-  if (!equalBytes(ark.issuer, ark.subject) || !(await verifyRsaPss(ark.spki, ark.tbs, ark.signature))) return "the ARK is not validly self-signed";
+  if (!(await selfSigned(ark))) return "the ARK is not validly self-signed";
   return { cert: ark, arkFp, pinned: trust.pinned.get(arkFp) === ark.product };
 }
 

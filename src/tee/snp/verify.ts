@@ -198,7 +198,7 @@ function parsedCertificate(der: Uint8Array): Certificate {
 }
 
 /** Whether the ARK is validly self-signed: verified once per isolate. */
-async function selfSigned(ark: Certificate): Promise<boolean> {
+export async function selfSigned(ark: Certificate): Promise<boolean> {
   const key = derKey(ark.der);
   const hit = selfSignedArks.get(key);
   if (hit && equalBytes(hit, ark.der)) return true;
@@ -483,7 +483,7 @@ async function verifiedIntermediate(ctx: Context, product: Product, inter: Certi
     };
   });
   intermediates.set(interKey, entry);
-  parsedCa.set(derKey(inter.der), inter);
+  parsedCa.set(interKey, inter);
   parsedCa.set(derKey(entry.ark.der), entry.ark);
   return entry;
 }
